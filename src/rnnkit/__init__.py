@@ -1,0 +1,7 @@
+"""rnnkit: recurrent sequence models from their equations in NumPy, with exact backpropagation through time."""
+
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
+
+__version__ = "0.1.0"
+
+__all__ = ["RNN", "GRU", "LSTM", "Dense", "Dropout", "Embedding", "__version__"]

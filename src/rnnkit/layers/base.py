@@ -1,0 +1,22 @@
+"""The one thing every layer has: ``params`` and ``grads``, two dicts with the same keys."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Layer:
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+
+    def _init_grads(self) -> None:
+        self.grads = {name: np.zeros_like(value) for name, value in self.params.items()}
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero (backward accumulates into ``grads``)."""
+        for grad in self.grads.values():
+            grad.fill(0)
+
+    @property
+    def num_params(self) -> int:
+        return sum(value.size for value in self.params.values())

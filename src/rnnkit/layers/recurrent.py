@@ -1,0 +1,278 @@
+"""Recurrent layers: the one time loop, shared by RNN, GRU and LSTM, deep and bidirectional.
+
+Shapes (batch-first in the public API, time-major inside):
+
+    x: (B, T, F)   y: (B, T, D*H)   state: (L*D, B, H), an (h, c) pair of them for the LSTM   mask: (B, T)
+
+B batch, T time steps, F input features, H hidden units, L layers, D directions (2 if bidirectional).
+State rows are ordered as in PyTorch: layer 0 forward, layer 0 reverse, layer 1 forward, ...
+
+For each layer and direction the loop (1) projects the inputs of all steps at once, ``x @ W_x + b``, in one
+GEMM, (2) runs the cell step by step, saving what backward needs, and (3) in backward, runs the steps in
+reverse and hands the per-step gate gradients to the cell, which forms the weight gradients in one GEMM.
+
+Masks mark right-padded sequences of different lengths: at a padded step the state is carried unchanged,
+the output is zero and nothing there receives gradient. The reverse direction reads each sequence from its
+own last valid step back to its first (as ``pack_padded_sequence`` does in PyTorch, without sorting).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from ..cells import GRUCell, LSTMCell, RNNCell
+from .base import Layer
+from .dropout import Dropout
+
+
+class Recurrent(Layer):
+    """The layer behind ``RNN``, ``GRU`` and ``LSTM``; subclasses only choose the cell."""
+
+    def __init__(self, cell, input_size, hidden_size, num_layers, bidirectional, dropout, dtype, seed):
+        self.input_size = _checks.positive_int("input_size", input_size)
+        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        self.num_layers = _checks.positive_int("num_layers", num_layers)
+        if not isinstance(bidirectional, bool):
+            raise TypeError(f"bidirectional must be a bool, got {bidirectional!r}")
+        self.num_directions = 2 if bidirectional else 1
+        self.dtype = _checks.float_dtype("dtype", dtype)
+        self.cell = cell
+        self.rng = np.random.default_rng(seed)
+        self.params = {}
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else self.num_directions * self.hidden_size
+            for direction in range(self.num_directions):
+                for name, value in cell.init_params(in_size, self.rng, self.dtype).items():
+                    self.params[f"{self._prefix(layer, direction)}.{name}"] = value
+        self._init_grads()
+        self.dropouts = [Dropout(dropout, self.rng) for _ in range(self.num_layers - 1)]
+        self._cache = None
+
+    @staticmethod
+    def _prefix(layer: int, direction: int) -> str:
+        return f"l{layer}" + ("_reverse" if direction else "")
+
+    def _group(self, store: dict, layer: int, direction: int) -> dict:
+        """The arrays of one layer and direction, keyed by their short names (W_x, W_h, b, ...)."""
+        prefix = self._prefix(layer, direction) + "."
+        return {key[len(prefix) :]: value for key, value in store.items() if key.startswith(prefix)}
+
+    # ----------------------------------------------------------------------------------------- forward
+
+    def forward(self, x, state=None, mask=None, training: bool = True):
+        """Run the stack over ``x`` (B, T, F). Returns ``(y, state_T)``; ``y`` is (B, T, D*H).
+
+        ``state`` is the initial state (zeros when None), ``mask`` a (B, T) boolean array of right-padded
+        valid steps. ``state_T`` holds each sequence's state after its own last valid step. With
+        ``training=False`` no cache is kept and dropout is off.
+        """
+        x = _checks.real_array("x", x, self.dtype, 3)
+        B, T, F = x.shape
+        if F != self.input_size:
+            raise ValueError(f"x must have {self.input_size} features (last axis), got shape {x.shape}")
+        if T == 0 or B == 0:
+            raise ValueError(f"x must have at least one sequence and one time step, got shape {x.shape}")
+        states0 = self._check_state(state, B)
+        mask_tm, lengths = self._check_mask(mask, B, T)
+
+        seq = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, F)
+        finals = [np.empty_like(s) for s in states0]
+        caches = []
+        for layer in range(self.num_layers):
+            outputs, layer_cache = [], []
+            for direction in range(self.num_directions):
+                row = layer * self.num_directions + direction
+                inp = _reverse(seq, lengths) if direction else seq
+                y, final, cache = _forward_direction(
+                    self.cell, self._group(self.params, layer, direction), inp,
+                    tuple(s[row] for s in states0), mask_tm, training,
+                )
+                outputs.append(_reverse(y, lengths) if direction else y)
+                layer_cache.append(cache)
+                for dst, src in zip(finals, final):
+                    dst[row] = src
+            seq = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+            if layer < self.num_layers - 1:
+                seq = self.dropouts[layer].forward(seq, training)
+            caches.append(layer_cache)
+        self._cache = (caches, lengths, B, T) if training else None
+        y = np.ascontiguousarray(seq.transpose(1, 0, 2))
+        return y, self._public_state(finals)
+
+    # ---------------------------------------------------------------------------------------- backward
+
+    def backward(self, dy, dstate=None):
+        """Backpropagate through time. ``dy`` is the gradient of y (B, T, D*H), ``dstate`` that of state_T.
+
+        Accumulates parameter gradients into ``grads`` and returns ``(dx, dstate0)``: the gradients of the
+        input and of the initial state, shaped like them. Needs the cache of a ``forward(training=True)``.
+        """
+        if self._cache is None:
+            raise RuntimeError("backward needs a forward(training=True) call first; the cache is empty")
+        caches, lengths, B, T = self._cache
+        dy = _checks.real_array("dy", dy, self.dtype, 3)
+        _checks.shape("dy", dy, (B, T, self.num_directions * self.hidden_size))
+        dstates = self._check_state(dstate, B, name="dstate")
+        self._cache = None
+
+        H = self.hidden_size
+        dseq = np.ascontiguousarray(dy.transpose(1, 0, 2))  # (T, B, D*H)
+        dstates0 = [np.empty_like(s) for s in dstates]
+        for layer in reversed(range(self.num_layers)):
+            if layer < self.num_layers - 1:
+                dseq = self.dropouts[layer].backward(dseq)
+            dinput = None
+            for direction in range(self.num_directions):
+                row = layer * self.num_directions + direction
+                dy_dir = dseq[:, :, direction * H : (direction + 1) * H]
+                dx, d0 = _backward_direction(
+                    self.cell, self._group(self.params, layer, direction),
+                    self._group(self.grads, layer, direction), caches[layer][direction],
+                    _reverse(dy_dir, lengths) if direction else dy_dir, tuple(s[row] for s in dstates),
+                )
+                dx = _reverse(dx, lengths) if direction else dx
+                dinput = dx if dinput is None else dinput + dx
+                for dst, src in zip(dstates0, d0):
+                    dst[row] = src
+            dseq = dinput
+        return np.ascontiguousarray(dseq.transpose(1, 0, 2)), self._public_state(dstates0)
+
+    # ------------------------------------------------------------------------------------------ checks
+
+    def _public_state(self, states):
+        return tuple(states) if len(self.cell.state_names) > 1 else states[0]
+
+    def _check_state(self, state, batch, name="state"):
+        """The state as a tuple of (L*D, B, H) arrays, zeros when None."""
+        expected = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        n = len(self.cell.state_names)
+        if state is None:
+            return tuple(np.zeros(expected, self.dtype) for _ in range(n))
+        if n > 1:
+            if not isinstance(state, (tuple, list)) or len(state) != n:
+                raise TypeError(f"{name} must be a pair (h, c) of arrays for an LSTM, got {type(state).__name__}")
+            parts = state
+        else:
+            parts = (state,)
+        checked = []
+        for label, part in zip(self.cell.state_names, parts):
+            full = f"{name}[{label}]" if n > 1 else name
+            array = _checks.real_array(full, part, self.dtype, 3)
+            _checks.shape(full, array, expected)
+            checked.append(array)
+        return tuple(checked)
+
+    @staticmethod
+    def _check_mask(mask, batch, steps):
+        """(mask as (T, B, 1) booleans, lengths (B,)), or (None, None) when no mask is given."""
+        if mask is None:
+            return None, None
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"mask must be a boolean array, got dtype {mask.dtype}")
+        _checks.shape("mask", mask, (batch, steps))
+        if np.any(mask[:, 1:] & ~mask[:, :-1]):
+            raise ValueError("mask must be right-padded: each row True for its first steps, then False")
+        return np.ascontiguousarray(mask.T)[:, :, None], mask.sum(axis=1)
+
+
+def _reverse(seq: np.ndarray, lengths) -> np.ndarray:
+    """Each sequence of (T, B, ...) reversed within its own length; padded steps stay where they are."""
+    if lengths is None:
+        return seq[::-1]
+    T, B = seq.shape[:2]
+    t = np.arange(T)[:, None]
+    index = np.where(t < lengths, lengths - 1 - t, t)  # (T, B); an involution, so it undoes itself
+    return seq[index, np.arange(B)]
+
+
+def _forward_direction(cell, p, x, state0, mask, keep):
+    """One direction over time-major x (T, B, F). Returns (y (T, B, H), final state, cache or None)."""
+    T, B, F = x.shape
+    H = cell.hidden_size
+    xw = (x.reshape(T * B, F) @ p["W_x"]).reshape(T, B, -1)
+    xw += p["b"]
+    states = tuple(np.empty((T + 1, B, H), x.dtype) for _ in state0)
+    for s, s0 in zip(states, state0):
+        s[0] = s0
+    saved = cell.new_saved(T if keep else 1, B, x.dtype)
+    with np.errstate(over="ignore"):
+        for t in range(T):
+            new = cell.step(p, xw[t], tuple(s[t] for s in states), saved, t if keep else 0)
+            for s, value in zip(states, new):
+                if mask is None:
+                    s[t + 1] = value
+                else:
+                    np.copyto(s[t + 1], np.where(mask[t], value, s[t]))
+    y = states[0][1:].copy() if mask is None else states[0][1:] * mask
+    cache = (x, mask, states, saved) if keep else None
+    return y, tuple(s[T] for s in states), cache
+
+
+def _backward_direction(cell, p, g, cache, dy, dstate):
+    """Backward of ``_forward_direction``: returns (dx (T, B, F), gradient of the initial state)."""
+    x, mask, states, saved = cache
+    T, B, F = x.shape
+    dz = np.empty((T, B, cell.n_gates * cell.hidden_size), x.dtype)
+    d = tuple(np.array(v) for v in dstate)
+    for t in reversed(range(T)):
+        d_new = (d[0] + dy[t],) + d[1:]
+        if mask is not None:
+            d_new = tuple(np.where(mask[t], v, 0) for v in d_new)
+        d_prev = cell.step_backward(
+            p, d_new, tuple(s[t] for s in states), tuple(s[t + 1] for s in states), saved, t, dz[t]
+        )
+        if mask is not None:
+            d_prev = tuple(dp + np.where(mask[t], 0, v) for dp, v in zip(d_prev, d))
+        d = d_prev
+    cell.weight_grads(p, g, x, states, saved, dz)
+    dx = (dz.reshape(T * B, -1) @ p["W_x"].T).reshape(T, B, F)
+    return dx, d
+
+
+class RNN(Recurrent):
+    """Elman RNN: h<t> = act(x<t> @ W_x + h<t-1> @ W_h + b), act = tanh or relu (see ``rnnkit.cells.rnn``).
+
+    Parameters per layer and direction (prefix ``l{k}.`` or ``l{k}_reverse.``): W_x (F, H), W_h (H, H), b (H,).
+    Initialisation: Glorot-uniform W_x, orthogonal W_h, zero b.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, dropout=0.0,
+                 dtype=np.float32, seed=None, nonlinearity="tanh"):
+        _checks.one_of("nonlinearity", nonlinearity, ("tanh", "relu"))
+        cell = RNNCell(_checks.positive_int("hidden_size", hidden_size), nonlinearity)
+        super().__init__(cell, input_size, hidden_size, num_layers, bidirectional, dropout, dtype, seed)
+
+
+class GRU(Recurrent):
+    """GRU, gates packed r, z, n (see ``rnnkit.cells.gru`` for both conventions and the course mapping).
+
+    ``reset_after=True`` is PyTorch's form (parameters W_x (F, 3H), W_h (H, 3H), b (3H,), b_hn (H,));
+    ``reset_after=False`` the course's (no b_hn). Initialisation: Glorot-uniform W_x, an orthogonal block
+    per gate in W_h, zero biases.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, dropout=0.0,
+                 dtype=np.float32, seed=None, reset_after=True):
+        if not isinstance(reset_after, bool):
+            raise TypeError(f"reset_after must be a bool, got {reset_after!r}")
+        cell = GRUCell(_checks.positive_int("hidden_size", hidden_size), reset_after)
+        super().__init__(cell, input_size, hidden_size, num_layers, bidirectional, dropout, dtype, seed)
+
+
+class LSTM(Recurrent):
+    """LSTM, gates packed i, f, g, o (see ``rnnkit.cells.lstm``); state is an (h, c) pair.
+
+    Parameters: W_x (F, 4H), W_h (H, 4H), b (4H,), and with ``peephole=True`` diagonal p_i, p_f, p_o (H,).
+    Initialisation: Glorot-uniform W_x, an orthogonal block per gate in W_h, zero biases but the forget
+    gate's, which is ``forget_bias``; zero peepholes.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, dropout=0.0,
+                 dtype=np.float32, seed=None, peephole=False, forget_bias=1.0):
+        if not isinstance(peephole, bool):
+            raise TypeError(f"peephole must be a bool, got {peephole!r}")
+        forget_bias = _checks.real_number("forget_bias", forget_bias)
+        cell = LSTMCell(_checks.positive_int("hidden_size", hidden_size), peephole, forget_bias)
+        super().__init__(cell, input_size, hidden_size, num_layers, bidirectional, dropout, dtype, seed)
