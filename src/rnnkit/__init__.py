@@ -1,7 +1,7 @@
 """rnnkit: recurrent sequence models from their equations in NumPy, with exact backpropagation through time."""
 
-from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, parameters
 
 __version__ = "0.1.0"
 
-__all__ = ["RNN", "GRU", "LSTM", "Dense", "Dropout", "Embedding", "__version__"]
+__all__ = ["RNN", "GRU", "LSTM", "Dense", "Dropout", "Embedding", "parameters", "__version__"]

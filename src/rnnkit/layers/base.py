@@ -20,3 +20,14 @@ class Layer:
     @property
     def num_params(self) -> int:
         return sum(value.size for value in self.params.values())
+
+
+def parameters(**layers: Layer) -> tuple[dict, dict]:
+    """One ``(params, grads)`` pair over several layers, keys ``"{layer name}.{param name}"``.
+
+    The dicts hold the layers' own arrays (no copies), so an optimiser or clipping applied to them acts on the
+    layers: ``params, grads = parameters(lstm=lstm, head=head); Adam(params).step(grads)``.
+    """
+    params = {f"{prefix}.{k}": v for prefix, layer in layers.items() for k, v in layer.params.items()}
+    grads = {f"{prefix}.{k}": v for prefix, layer in layers.items() for k, v in layer.grads.items()}
+    return params, grads

@@ -37,6 +37,7 @@ class Recurrent(Layer):
             raise TypeError(f"bidirectional must be a bool, got {bidirectional!r}")
         self.num_directions = 2 if bidirectional else 1
         self.dtype = _checks.float_dtype("dtype", dtype)
+        self.dropout = _checks.probability("dropout", dropout)
         self.cell = cell
         self.rng = np.random.default_rng(seed)
         self.params = {}
@@ -46,7 +47,7 @@ class Recurrent(Layer):
                 for name, value in cell.init_params(in_size, self.rng, self.dtype).items():
                     self.params[f"{self._prefix(layer, direction)}.{name}"] = value
         self._init_grads()
-        self.dropouts = [Dropout(dropout, self.rng) for _ in range(self.num_layers - 1)]
+        self.dropouts = [Dropout(self.dropout, self.rng) for _ in range(self.num_layers - 1)]
         self._cache = None
 
     @staticmethod
