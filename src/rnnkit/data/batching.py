@@ -1,0 +1,76 @@
+"""Batching for language models: inputs x, targets y (the next tokens) and a mask, all (B, T).
+
+Line mode: each line is one sequence, x = [<EOS>, t1, ..., tn] and y = [t1, ..., tn, <EOS>] cut to ``seq_len``
+steps, right-padded with <PAD> and masked; lines are reshuffled every epoch (the order of epoch e depends on
+(seed, e) only, so a position (epoch, index) is all a resumed run needs).
+
+Stream mode (as char-rnn does): the token stream is cut into B parallel streams read T steps at a time;
+the state is carried from one batch to the next (truncated BPTT) and reset at the start of each epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+
+
+class LineBatches:
+    carries_state = False
+
+    def __init__(self, sequences, batch_size: int, seq_len: int, eos: int, pad: int, seed: int = 0):
+        self.batch_size = _checks.positive_int("batch_size", batch_size)
+        self.seq_len = _checks.positive_int("seq_len", seq_len)
+        if not sequences:
+            raise ValueError("line mode needs at least one line")
+        self.inputs = [np.concatenate([[eos], s])[:seq_len] for s in sequences]
+        self.targets = [np.concatenate([s, [eos]])[:seq_len] for s in sequences]
+        self.pad, self.seed = pad, seed
+        self.batches_per_epoch = -(-len(sequences) // self.batch_size)
+
+    def batch(self, epoch: int, index: int):
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.inputs))
+        chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
+        return pad([self.inputs[i] for i in chosen], [self.targets[i] for i in chosen], self.pad)
+
+    def in_order(self):
+        """Every sequence once, in corpus order (for validation)."""
+        for start in range(0, len(self.inputs), self.batch_size):
+            stop = start + self.batch_size
+            yield pad(self.inputs[start:stop], self.targets[start:stop], self.pad)
+
+
+def pad(inputs, targets, pad_id):
+    """Right-pad lists of 1-D id arrays to (B, T) arrays; returns x, y and the boolean mask."""
+    lengths = np.array([len(s) for s in inputs])
+    mask = np.arange(lengths.max())[None, :] < lengths[:, None]
+    x = np.full(mask.shape, pad_id, dtype=np.int64)
+    y = np.full(mask.shape, pad_id, dtype=np.int64)
+    x[mask], y[mask] = np.concatenate(inputs), np.concatenate(targets)
+    return x, y, mask
+
+
+class StreamBatches:
+    carries_state = True
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int):
+        self.batch_size = _checks.positive_int("batch_size", batch_size)
+        self.seq_len = _checks.positive_int("seq_len", seq_len)
+        length = len(ids) // batch_size
+        if length < seq_len + 1:
+            raise ValueError(
+                f"the text has {len(ids)} tokens: too short for --batch-size {batch_size} streams of "
+                f"--seq-len {seq_len} + 1 tokens each; lower them or give more text"
+            )
+        self.streams = np.asarray(ids[: length * batch_size], dtype=np.int64).reshape(batch_size, length)
+        self.batches_per_epoch = (length - 1) // seq_len
+
+    def batch(self, epoch: int, index: int):
+        start = index * self.seq_len
+        x = self.streams[:, start : start + self.seq_len]
+        y = self.streams[:, start + 1 : start + self.seq_len + 1]
+        return x, y, None
+
+    def in_order(self):
+        for index in range(self.batches_per_epoch):
+            yield self.batch(0, index)
