@@ -111,7 +111,7 @@ def cmd_train(args) -> int:
             raise ValueError(f"--resume continues a run as configured; it takes only --steps, --epochs or "
                              f"--minutes, got --{', --'.join(e.replace('_', '-') for e in extra)}")
         out = pathlib.Path(args.resume)
-        trainer = Trainer(config, out, resume=True)
+        trainer = Trainer.resume(out, **{k: getattr(config, k) for k in given})
         print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
     else:
         out = _new_run_dir(args, config)

@@ -126,25 +126,25 @@ def lr_at(config: TrainConfig, step: int, total: int | None) -> float:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, out: pathlib.Path, *, resume: bool = False, log=None):
-        self.out = pathlib.Path(out)
+    def __init__(self, config: TrainConfig, out, *, checkpoint=None, log=None):
+        """A new run of ``config`` writing to ``out``; or, given ``checkpoint`` (arrays, meta), its continuation."""
+        config.check()
+        self.config, self.out = config, pathlib.Path(out)
         self.log = log or (lambda text: tqdm.write(text, file=sys.stderr))
         self.stop_signal = None
-        if resume:
-            arrays, meta = load_checkpoint(self.out / "last.safetensors")
-            config = TrainConfig(**{**meta["config"], **{k: v for k, v in asdict(config).items()
-                                                      if k in ("steps", "epochs", "minutes") and v is not None}})
-            self.data = Data(config, Vocabulary.from_json(meta["vocab"]))
-        else:
-            config.check()
-            self.data = Data(config)
-        self.config = config
+        self.data = Data(config, None if checkpoint is None else Vocabulary.from_json(checkpoint[1]["vocab"]))
         self.model = build_model(config, len(self.data.vocab))
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.params, config.lr)
         self.total = config.steps if config.epochs is None else config.epochs * self.data.batches.batches_per_epoch
         self.step, self.position, self.carry, self.best = 0, (0, 0), None, math.inf
-        if resume:
-            self._restore(arrays, meta)
+        if checkpoint is not None:
+            self._restore(*checkpoint)
+
+    @classmethod
+    def resume(cls, out, **overrides) -> "Trainer":
+        """Continue the run in ``out`` from its last checkpoint; only its length (steps, epochs, minutes) may change."""
+        arrays, meta = load_checkpoint(pathlib.Path(out) / "last.safetensors")
+        return cls(TrainConfig(**{**meta["config"], **overrides}), out, checkpoint=(arrays, meta))
 
     # ------------------------------------------------------------------------------------------ the loop
 

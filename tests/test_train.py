@@ -1,0 +1,88 @@
+"""Training runs: interrupted and resumed equals uninterrupted, signals save, divergence keeps the last checkpoint."""
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from rnnkit import train as train_module
+from rnnkit.checkpoint import load_checkpoint
+from rnnkit.cli import main
+from rnnkit.train import Trainer
+
+TINY = ["--hidden", "16", "--embed", "8", "--batch-size", "8", "--eval-every", "10", "--sample-every", "1000"]
+
+
+def losses(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [record["loss"] for record in map(json.loads, lines) if "loss" in record]
+
+
+@pytest.fixture
+def stream_file(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("the quick brown fox jumps over the lazy dog.\n" * 60, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("data", ["names", "stream"])
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, stream_file, data):
+    args = ["train", "--data", "names" if data == "names" else str(stream_file), "--steps", "40", "--layers", "2",
+            "--dropout", "0.2", "--seq-len", "16", *TINY]
+    assert main(args + ["--out", str(tmp_path / "whole")]) == 0
+
+    original = Trainer._train_step
+
+    def step_then_signal(self):
+        record = original(self)
+        if self.step == 23:
+            signal.raise_signal(signal.SIGTERM)
+        return record
+
+    monkeypatch.setattr(Trainer, "_train_step", step_then_signal)
+    assert main(args + ["--out", str(tmp_path / "parts")]) == 0
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "parts" / "last.safetensors")[1]["step"] == 23
+    assert len(losses(tmp_path / "parts")) == 23
+
+    assert main(["train", "--resume", str(tmp_path / "parts")]) == 0
+    assert losses(tmp_path / "parts") == losses(tmp_path / "whole")
+    assert len(losses(tmp_path / "whole")) == 40
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", "train", "--steps", "100000", "--out", str(out), *TINY],
+        stderr=subprocess.PIPE, text=True,
+    )
+    for line in process.stderr:
+        if line.startswith("step 10/"):
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 0
+    assert "interrupted at step" in rest and "Traceback" not in rest
+    step = load_checkpoint(out / "last.safetensors")[1]["step"]
+    assert 10 <= step < 100000 and f"interrupted at step {step}" in rest
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    real = train_module.softmax_cross_entropy
+    calls = []
+
+    def nan_at_step_15(logits, y, mask):
+        calls.append(1)
+        loss, grad = real(logits, y, mask)
+        return (float("nan") if len(calls) == 15 else loss), grad
+
+    monkeypatch.setattr(train_module, "softmax_cross_entropy", nan_at_step_15)
+    out = tmp_path / "run"
+    assert main(["train", "--steps", "40", "--out", str(out), *TINY, "--eval-every", "100"]) == 1
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("rnnkit: error: training stopped: the loss became nan at step 15")
+    assert "last good checkpoint" in last and "Traceback" not in err
+    assert load_checkpoint(out / "last.safetensors")[1]["step"] == 0
