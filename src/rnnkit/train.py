@@ -89,7 +89,10 @@ class Data:
         self.corpus_name = corpus.name
         train, valid = corpus.split(self.mode)
         if vocab is None:
-            source = [corpus.text] if config.level == "char" else (train if self.mode == "lines" else [train])
+            if config.level == "char":  # every character the corpus uses (a line corpus's newlines excluded)
+                source = corpus.lines if self.mode == "lines" else [corpus.text]
+            else:  # words of the training split only, so that validation meets <UNK> as new text would
+                source = train if self.mode == "lines" else [train]
             vocab = Vocabulary.build(source, config.level, config.min_freq, config.max_vocab)
         self.vocab = vocab
         if self.mode == "lines":
