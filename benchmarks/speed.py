@@ -1,0 +1,253 @@
+"""rnnkit against torch.nn on this CPU, side by side in one process, interleaved repeats, median ratios.
+
+    python benchmarks/speed.py [--repeats 5] [--only lstm] [--skip-xl] [--json results.json]
+
+Cases (x is (B, T, F), hidden size H): a training step (forward + backward) at S, M, L and XL; an
+inference forward (training=False against torch.no_grad()) at S, M, L; streaming generation (batch 1, one
+step per call, 2 layers, H = 256, 200 steps); one training step of the character-level language model
+(embedding + 2-layer LSTM + softmax cross-entropy + Adam + clipping); the peak memory of a training step
+(each library in a fresh process: peak resident set size during the step above the resident size before
+it); and the GFLOP/s of the L and XL training steps against this machine's float32 GEMM peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+from machine import describe, machine_line, user_environment
+
+user_environment()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import rnnkit  # noqa: E402
+from rnnkit.interop.pytorch import load_state_dict  # noqa: E402
+from rnnkit.losses import softmax_cross_entropy  # noqa: E402
+from rnnkit.models import LanguageModel  # noqa: E402
+from rnnkit.optim import Adam, clip_by_global_norm  # noqa: E402
+
+SIZES = {"S": (32, 64, 64, 128), "M": (64, 100, 256, 256), "L": (64, 100, 512, 512), "XL": (128, 50, 1024, 1024)}
+CELLS = {"rnn": (rnnkit.RNN, torch.nn.RNN, 1), "gru": (rnnkit.GRU, torch.nn.GRU, 3), "lstm": (rnnkit.LSTM, torch.nn.LSTM, 4)}
+
+
+def pair(cell, F, H, layers=1):
+    """An rnnkit layer and a torch layer with the same float32 weights."""
+    ours_cls, torch_cls, _ = CELLS[cell]
+    theirs = torch_cls(F, H, layers, batch_first=True)
+    ours = ours_cls(F, H, layers, seed=0)
+    load_state_dict(ours, theirs.state_dict())
+    return ours, theirs
+
+
+def train_step_case(cell, size):
+    B, T, F, H = SIZES[size]
+    ours, theirs = pair(cell, F, H)
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal((B, T, F), dtype=np.float32), rng.standard_normal((B, T, H), dtype=np.float32)
+    tx, tdy = torch.from_numpy(x).requires_grad_(), torch.from_numpy(dy)
+
+    def run_ours():
+        ours.zero_grad()
+        ours.forward(x)
+        ours.backward(dy)
+
+    def run_torch():
+        theirs.zero_grad()
+        tx.grad = None
+        y, _ = theirs(tx)
+        y.backward(tdy)
+
+    return run_ours, run_torch
+
+
+def inference_case(cell, size):
+    B, T, F, H = SIZES[size]
+    ours, theirs = pair(cell, F, H)
+    x = np.random.default_rng(0).standard_normal((B, T, F), dtype=np.float32)
+    tx = torch.from_numpy(x)
+
+    def run_torch():
+        with torch.no_grad():
+            theirs(tx)
+
+    return (lambda: ours.forward(x, training=False)), run_torch
+
+
+def streaming_case(cell, steps=200, H=256, layers=2):
+    ours, theirs = pair(cell, H, H, layers)
+    x = np.random.default_rng(0).standard_normal((1, steps, H), dtype=np.float32)
+    tx = torch.from_numpy(x)
+
+    def run_ours():
+        state = None
+        for t in range(steps):
+            _, state = ours.forward(x[:, t : t + 1], state, training=False)
+
+    def run_torch():
+        state = None
+        with torch.no_grad():
+            for t in range(steps):
+                _, state = theirs(tx[:, t : t + 1], state)
+
+    return run_ours, run_torch
+
+
+class TorchLM(torch.nn.Module):
+    def __init__(self, V, E, H, L):
+        super().__init__()
+        self.embedding, self.rnn, self.head = torch.nn.Embedding(V, E), torch.nn.LSTM(E, H, L, batch_first=True), torch.nn.Linear(H, V)
+
+    def forward(self, x):
+        return self.head(self.rnn(self.embedding(x))[0])
+
+
+def language_model_case(V=100, E=32, H=256, L=2, B=32, T=64):
+    ours = LanguageModel(V, "lstm", H, L, E, seed=0)
+    theirs = TorchLM(V, E, H, L)
+    optimizer, torch_optimizer = Adam(ours.params), torch.optim.Adam(theirs.parameters())
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y).reshape(-1)
+
+    def run_ours():
+        ours.zero_grad()
+        logits, _ = ours.forward(x)
+        _, dlogits = softmax_cross_entropy(logits, y)
+        ours.backward(dlogits)
+        clip_by_global_norm(ours.grads, 5.0)
+        optimizer.step(ours.grads)
+
+    def run_torch():
+        torch_optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(theirs(tx).reshape(-1, V), ty)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 5.0)
+        torch_optimizer.step()
+
+    return run_ours, run_torch
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def compare(run_ours, run_torch, repeats):
+    """Warm both up, then alternate them ``repeats`` times (alternating who goes first); median times."""
+    run_ours(), run_torch()
+    ours, theirs = [], []
+    for r in range(repeats):
+        if r % 2:
+            theirs.append(timed(run_torch))
+            ours.append(timed(run_ours))
+        else:
+            ours.append(timed(run_ours))
+            theirs.append(timed(run_torch))
+    return statistics.median(ours), statistics.median(theirs)
+
+
+def gemm_peak(n=4096, repeats=3) -> float:
+    """GFLOP/s of a large float32 NumPy matmul: the machine's practical GEMM peak."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    return 2 * n**3 / min(timed(lambda: a @ b) for _ in range(repeats)) / 1e9
+
+
+def train_step_flops(cell, size) -> float:
+    """GEMM FLOPs of a training step: forward x@W_x, h@W_h; backward dx, dW_x, dh, dW_h: 6 B T G H (F + H)."""
+    B, T, F, H = SIZES[size]
+    return 6 * B * T * CELLS[cell][2] * H * (F + H)
+
+
+MEMORY_PROBE = """
+import sys, gc
+sys.path.insert(0, {bench!r})
+import speed
+run_ours, run_torch = speed.train_step_case({cell!r}, {size!r})
+run = run_ours if {library!r} == "rnnkit" else run_torch
+run(); gc.collect()
+def status(key):
+    return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith(key))) * 1024
+open("/proc/self/clear_refs", "w").write("5")
+base = status("VmRSS:")
+run()
+print(status("VmHWM:") - base)
+"""
+
+
+def peak_memory(cell, size, library) -> int:
+    code = MEMORY_PROBE.format(bench=sys.path[0], cell=cell, size=size, library=library)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", choices=tuple(CELLS), action="append", help="cells to run (default: all)")
+    parser.add_argument("--skip-xl", action="store_true", help="leave out the XL training step (slowest)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    cells = args.only or list(CELLS)
+
+    info = describe()
+    print(machine_line(info), flush=True)
+    peak = gemm_peak()
+    rows = []
+
+    def record(case, cell, size, ours, theirs, **extra):
+        rows.append({"case": case, "cell": cell, "size": size, "rnnkit_s": ours, "pytorch_s": theirs,
+                     "ratio": ours / theirs, **extra})
+        print(f"  {case:<10} {cell:<5} {size:<4} rnnkit {ours * 1e3:9.2f} ms  torch {theirs * 1e3:9.2f} ms  "
+              f"ratio {ours / theirs:5.2f}", flush=True)
+
+    for cell in cells:
+        for size in [s for s in SIZES if not (args.skip_xl and s == "XL")]:
+            ours, theirs = compare(*train_step_case(cell, size), args.repeats if size != "XL" else 3)
+            extra = {}
+            if size in ("L", "XL"):
+                extra = {"gflops": train_step_flops(cell, size) / ours / 1e9}
+                extra["share_of_peak"] = extra["gflops"] / peak
+            record("train", cell, size, ours, theirs, **extra)
+        for size in ("S", "M", "L"):
+            record("inference", cell, size, *compare(*inference_case(cell, size), args.repeats))
+        record("streaming", cell, "1x200", *compare(*streaming_case(cell), args.repeats))
+    record("lm-step", "lstm", "2x256", *compare(*language_model_case(), args.repeats))
+
+    memory = []
+    for cell in cells:
+        for size in ("M", "L"):
+            ours, theirs = peak_memory(cell, size, "rnnkit"), peak_memory(cell, size, "torch")
+            memory.append({"cell": cell, "size": size, "rnnkit_bytes": ours, "pytorch_bytes": theirs})
+
+    ratios = [r["ratio"] for r in rows]
+    geomean = float(np.exp(np.mean(np.log(ratios))))
+    print("\n| case | cell | size (B, T, F, H) | rnnkit ms | PyTorch ms | ratio | GFLOP/s (share of peak) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        size = SIZES.get(r["size"], r["size"])
+        flops = f"{r['gflops']:.0f} ({r['share_of_peak']:.0%})" if "gflops" in r else ""
+        print(f"| {r['case']} | {r['cell']} | {r['size']} {size if r['size'] in SIZES else ''} | "
+              f"{r['rnnkit_s'] * 1e3:.2f} | {r['pytorch_s'] * 1e3:.2f} | {r['ratio']:.2f} | {flops} |")
+    print(f"\ngeometric mean of the ratios rnnkit/PyTorch: {geomean:.3f} over {len(rows)} cases; "
+          f"worst {max(ratios):.2f}; GEMM peak {peak:.0f} GFLOP/s (float32 {4096}^3 matmul)")
+    print("\n| peak memory of a training step | rnnkit MiB | PyTorch MiB | ratio |\n|---|---|---|---|")
+    for m in memory:
+        print(f"| {m['cell']} {m['size']} | {m['rnnkit_bytes'] / 2**20:.1f} | {m['pytorch_bytes'] / 2**20:.1f} | "
+              f"{m['rnnkit_bytes'] / max(m['pytorch_bytes'], 1):.2f} |")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({**info, "gemm_peak_gflops": peak, "cases": rows, "geomean_ratio": geomean,
+                       "memory": memory}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
