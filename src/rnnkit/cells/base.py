@@ -6,10 +6,15 @@ Orientation of the fast path (row vectors, batch first within a step): for a ste
 
 where G is the number of gate blocks packed side by side along the last axis (in PyTorch's order, so that
 ``weight_ih = W_x.T``). The layer computes ``x @ W_x + b`` for all steps in one GEMM before the time loop and
-calls the cell once per step; after the backward loop the cell turns the per-step gradients of ``z`` into
-weight gradients with one GEMM over all T*B rows.
+calls ``step`` once per step. Backward has three parts:
 
-Letters: B batch, T time steps, F input features, H hidden units, G gate blocks.
+1. ``backward_factors``: the local derivatives of every step (∂z/∂… factors such as o(1-o) tanh(c<t>)),
+   computed for all T steps at once from the saved gate outputs, zero on padded steps;
+2. ``step_backward``: the only sequential part, chaining those factors through time from t = T-1 to 0;
+3. ``weight_grads``: the weight gradients as one GEMM over all T*B rows.
+
+A cell's per-step buffers live in ``saved`` (arrays with a leading T axis). Letters: B batch, T time steps,
+F input features, H hidden units, G gate blocks.
 """
 
 from __future__ import annotations
@@ -28,8 +33,13 @@ def sigmoid_(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def blocks(array: np.ndarray, hidden_size: int, count: int) -> list[np.ndarray]:
+    """The ``count`` gate blocks of width H along the last axis, as views."""
+    return [array[..., k * hidden_size : (k + 1) * hidden_size] for k in range(count)]
+
+
 class Cell:
-    """Base of the cells. Subclasses define ``n_gates``, ``state_names``, ``step`` and ``step_backward``."""
+    """Base of the cells. Subclasses define ``n_gates``, ``state_names`` and the per-step methods."""
 
     n_gates = 1
     state_names = ("h",)
@@ -46,11 +56,14 @@ class Cell:
             "b": np.zeros(G * H, dtype),
         }
 
-    def new_saved(self, steps: int, batch: int, dtype) -> dict[str, np.ndarray]:
-        """Per-step buffers that ``step`` fills and ``step_backward`` reads (gate outputs and the like)."""
-        return {}
+    def new_saved(self, steps: int, batch: int, buffer) -> dict[str, np.ndarray]:
+        """Per-step buffers that ``step`` fills: the gate outputs (steps, B, G*H), plus cell-specific ones.
 
-    def weight_grads(self, p, g, x, states, saved, dz) -> None:
+        ``buffer(name, shape)`` hands out the layer's reusable arrays (see ``layers.workspace``).
+        """
+        return {"gates": buffer("gates", (steps, batch, self.n_gates * self.hidden_size))}
+
+    def weight_grads(self, p, g, x, states, saved, factors, dz) -> None:
         """Accumulate dW_x = X^T dZ, db = sum dZ, dW_h = H_prev^T dZ over all steps (X: (T*B, F))."""
         rows = dz.shape[0] * dz.shape[1]
         dz2 = dz.reshape(rows, -1)

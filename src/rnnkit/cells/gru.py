@@ -8,25 +8,26 @@
 
 ``reset_after=False`` — the course's form (reset applied before the recurrent product), as Keras does it:
 
-    n = tanh(x @ W_xn + (r * h<t-1>) @ W_hn + b_n),   r, z and h<t> as above, and no b_hn.
+    a = r * h<t-1>                                  n = tanh(x @ W_xn + a @ W_hn + b_n),   and no b_hn.
 
 Mapping to the course's notation (c = a = h, column vectors, W acting on [c<t-1>; x<t>]): Γr = r, c̃ = n,
 and the update gate has the opposite sense, Γu = 1 - z, so W_u = -[W_hz.T, W_xz.T] and b_u = -b_z
 (σ(-v) = 1 - σ(v)); W_c = [W_hn.T, W_xn.T], W_r = [W_hr.T, W_xr.T].
 
-Backward, with dh the gradient reaching h<t>:
+Backward, with dh the gradient reaching h<t>; bracketed factors are computed for all steps before the loop:
 
-    dz_n = dh * (1 - z) * (1 - n**2)                dz_z = dh * (h<t-1> - n) * z(1-z)
-    reset_after:   dz_r = dz_n * a * r(1-r);        dh<t-1> = dh * z + [dz_r, dz_z, r * dz_n] @ W_h.T
-    reset_before:  d(rh) = dz_n @ W_hn.T;  dz_r = d(rh) * h<t-1> * r(1-r)
-                   dh<t-1> = dh * z + d(rh) * r + [dz_r, dz_z] @ W_h[:, :2H].T
+    dz_n = dh * [(1 - z)(1 - n**2)]                 dz_z = dh * [(h<t-1> - n) z(1-z)]
+    reset_after:   dz_r = dh * [(1 - z)(1 - n**2) a r(1-r)]
+                   dh<t-1> = dh * [z] + [dz_r, dz_z, r * dz_n] @ W_h.T
+    reset_before:  d(rh) = dz_n @ W_hn.T;   dz_r = d(rh) * [h<t-1> r(1-r)]
+                   dh<t-1> = dh * [z] + d(rh) * r + [dz_r, dz_z] @ W_h[:, :2H].T
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import Cell, sigmoid_
+from .base import Cell, blocks, sigmoid_
 
 
 class GRUCell(Cell):
@@ -44,13 +45,15 @@ class GRUCell(Cell):
             p["b_hn"] = np.zeros(self.hidden_size, dtype)
         return p
 
-    def new_saved(self, steps, batch, dtype):
-        """Gate outputs r, z, n; and a = h @ W_hn + b_hn (reset_after) or r * h<t-1> (reset_before)."""
-        H = self.hidden_size
-        return {"gates": np.empty((steps, batch, 3 * H), dtype), "a": np.empty((steps, batch, H), dtype)}
+    def new_saved(self, steps, batch, buffer):
+        """Gate outputs r, z, n; and a: h @ W_hn + b_hn (reset_after) or r * h<t-1> (reset_before)."""
+        saved = super().new_saved(steps, batch, buffer)
+        saved["a"] = buffer("a", (steps, batch, self.hidden_size))
+        return saved
 
-    def step(self, p, xw_t, state, saved, t):
-        (h,) = state
+    def step(self, p, xw_t, prev, out, saved, t):
+        (h,) = prev
+        (h_new,) = out
         H = self.hidden_size
         gates, a = saved["gates"][t], saved["a"][t]
         rz, n = gates[:, : 2 * H], gates[:, 2 * H :]
@@ -68,35 +71,53 @@ class GRUCell(Cell):
             np.matmul(a, p["W_h"][:, 2 * H :], out=n)
         n += xw_t[:, 2 * H :]
         np.tanh(n, out=n)
-        h_new = h - n
+        np.subtract(h, n, out=h_new)
         h_new *= rz[:, H:]
         h_new += n
-        return (h_new,)
 
-    def step_backward(self, p, dstate, state_prev, state_new, saved, t, dz_t):
-        (dh,) = dstate
-        (h,) = state_prev
+    def backward_factors(self, p, saved, states, valid, buffer):
+        """The bracketed local derivatives of every step (zero on padded steps); ``dz`` reuses their array."""
         H = self.hidden_size
-        gates, a = saved["gates"][t], saved["a"][t]
-        r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
-        dz_r, dz_z, dz_n = dz_t[:, :H], dz_t[:, H : 2 * H], dz_t[:, 2 * H :]
+        r, z, n = blocks(saved["gates"], H, 3)
+        h_prev = states[0][:-1]
+        T, B, _ = saved["gates"].shape
+        by_gate = buffer("factor", (T, B, 3, H))  # gate blocks on their own axis: dz[t][:, 1:] is a view
+        factor = by_gate.reshape(T, B, 3 * H)
+        f_r, f_z, f_n = blocks(factor, H, 3)
+        np.multiply(n, n, out=f_n)
+        np.subtract(1.0, f_n, out=f_n)
+        f_n *= 1.0 - z  # (1-z)(1-n²)
+        np.subtract(1.0, z, out=f_z)
+        f_z *= z
+        f_z *= h_prev - n  # (h<t-1> - n) z(1-z)
+        np.subtract(1.0, r, out=f_r)
+        f_r *= r
+        f_r *= f_n * saved["a"] if self.reset_after else h_prev  # (1-z)(1-n²) a r(1-r)  or  h<t-1> r(1-r)
+        direct = z
+        if valid is not None:
+            factor *= valid
+            direct = np.multiply(z, valid, out=buffer("direct", (T, B, H)))
+        return {"direct": direct, "r": r, "by_gate": by_gate}, factor
 
-        np.multiply(dh, (1.0 - z) * (1.0 - n * n), out=dz_n)
-        np.multiply(dh, (h - n) * z * (1.0 - z), out=dz_z)
-        dh_prev = dh * z
+    def step_backward(self, p, d, factors, t, dz_t):
+        (dh,) = d
+        H = self.hidden_size
+        r = factors["r"][t]
         if self.reset_after:
-            np.multiply(dz_n, a * r * (1.0 - r), out=dz_r)
+            factors["by_gate"][t] *= dh[:, None, :]  # dz_r, dz_z, dz_n in one call
             dhw = dz_t.copy()
             dhw[:, 2 * H :] *= r
-            dh_prev += dhw @ p["W_h"].T
+            dh_prev = dhw @ p["W_h"].T
         else:
-            d_rh = dz_n @ p["W_h"][:, 2 * H :].T
-            np.multiply(d_rh, h * r * (1.0 - r), out=dz_r)
+            factors["by_gate"][t][:, 1:] *= dh[:, None, :]  # dz_z, dz_n
+            d_rh = dz_t[:, 2 * H :] @ p["W_h"][:, 2 * H :].T
+            dz_t[:, :H] *= d_rh
+            dh_prev = dz_t[:, : 2 * H] @ p["W_h"][:, : 2 * H].T
             dh_prev += d_rh * r
-            dh_prev += dz_t[:, : 2 * H] @ p["W_h"][:, : 2 * H].T
+        dh_prev += dh * factors["direct"][t]
         return (dh_prev,)
 
-    def weight_grads(self, p, g, x, states, saved, dz):
+    def weight_grads(self, p, g, x, states, saved, factors, dz):
         """dW_x = X^T dZ and db = sum dZ as for every cell; the recurrent side depends on the convention."""
         H = self.hidden_size
         rows = dz.shape[0] * dz.shape[1]
@@ -106,7 +127,7 @@ class GRUCell(Cell):
         g["b"] += dz2.sum(axis=0)
         if self.reset_after:
             dhw = dz2.copy()
-            dhw[:, 2 * H :] *= saved["gates"][..., :H].reshape(rows, H)
+            dhw[:, 2 * H :] *= factors["r"].reshape(rows, H)
             g["W_h"] += h_prev.T @ dhw
             g["b_hn"] += dhw[:, 2 * H :].sum(axis=0)
         else:

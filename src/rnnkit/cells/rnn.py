@@ -4,8 +4,8 @@
 
 Backward, with dh the gradient reaching h<t>:
 
-    dz = dh * (1 - h<t>**2)      (tanh)        dz = dh * [h<t> > 0]      (relu)
-    dh<t-1> = dz @ W_h.T         dW_x = sum_t x<t>.T @ dz<t>, dW_h = sum_t h<t-1>.T @ dz<t>, db = sum dz
+    dz = dh * act'(z)      act'(z) = 1 - h<t>**2 (tanh), [h<t> > 0] (relu)   -- computed for all t at once
+    dh<t-1> = dz @ W_h.T   dW_x = sum_t x<t>.T @ dz<t>, dW_h = sum_t h<t-1>.T @ dz<t>, db = sum dz
 """
 
 from __future__ import annotations
@@ -23,23 +23,33 @@ class RNNCell(Cell):
         super().__init__(hidden_size)
         self.nonlinearity = nonlinearity
 
-    def step(self, p, xw_t, state, saved, t):
-        (h,) = state
-        z = h @ p["W_h"]
-        z += xw_t
-        if self.nonlinearity == "tanh":
-            np.tanh(z, out=z)
-        else:
-            np.maximum(z, 0, out=z)
-        return (z,)
+    def new_saved(self, steps, batch, buffer):
+        return {}  # h<t> itself (the layer keeps every state) is all backward needs
 
-    def step_backward(self, p, dstate, state_prev, state_new, saved, t, dz_t):
-        (dh,) = dstate
-        (h,) = state_new
+    def step(self, p, xw_t, prev, out, saved, t):
+        (h,) = prev
+        (h_new,) = out
+        np.matmul(h, p["W_h"], out=h_new)
+        h_new += xw_t
         if self.nonlinearity == "tanh":
-            np.multiply(h, h, out=dz_t)
-            np.subtract(1.0, dz_t, out=dz_t)
-            dz_t *= dh
+            np.tanh(h_new, out=h_new)
         else:
-            np.multiply(dh, h > 0, out=dz_t)
+            np.maximum(h_new, 0, out=h_new)
+
+    def backward_factors(self, p, saved, states, valid, buffer):
+        """act'(z<t>) for every step, zero on padded steps; it becomes dz in place during the loop."""
+        h = states[0][1:]
+        factor = buffer("factor", h.shape)
+        if self.nonlinearity == "tanh":
+            np.multiply(h, h, out=factor)
+            np.subtract(1.0, factor, out=factor)
+        else:
+            np.greater(h, 0, out=factor, casting="unsafe")
+        if valid is not None:
+            factor *= valid
+        return {"act": factor}, factor
+
+    def step_backward(self, p, d, factors, t, dz_t):
+        (dh,) = d
+        dz_t *= dh
         return (dz_t @ p["W_h"].T,)

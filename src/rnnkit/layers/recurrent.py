@@ -24,6 +24,7 @@ from .. import _checks
 from ..cells import GRUCell, LSTMCell, RNNCell
 from .base import Layer
 from .dropout import Dropout
+from .workspace import Workspace
 
 
 class Recurrent(Layer):
@@ -49,6 +50,7 @@ class Recurrent(Layer):
         self._init_grads()
         self.dropouts = [Dropout(self.dropout, self.rng) for _ in range(self.num_layers - 1)]
         self._cache = None
+        self._workspaces = {True: Workspace(self.dtype), False: Workspace(self.dtype)}  # by `training`
 
     @staticmethod
     def _prefix(layer: int, direction: int) -> str:
@@ -77,7 +79,9 @@ class Recurrent(Layer):
         states0 = self._check_state(state, B)
         mask_tm, lengths = self._check_mask(mask, B, T)
 
-        seq = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, F)
+        workspace = self._workspaces[bool(training)]
+        seq = workspace.get("x", (T, B, F))
+        seq[...] = x.transpose(1, 0, 2)  # time-major (T, B, F)
         finals = [np.empty_like(s) for s in states0]
         caches = []
         for layer in range(self.num_layers):
@@ -87,7 +91,7 @@ class Recurrent(Layer):
                 inp = _reverse(seq, lengths) if direction else seq
                 y, final, cache = _forward_direction(
                     self.cell, self._group(self.params, layer, direction), inp,
-                    tuple(s[row] for s in states0), mask_tm, training,
+                    tuple(s[row] for s in states0), mask_tm, training, workspace.scope(f"{layer}.{direction}"),
                 )
                 outputs.append(_reverse(y, lengths) if direction else y)
                 layer_cache.append(cache)
@@ -118,7 +122,9 @@ class Recurrent(Layer):
         self._cache = None
 
         H = self.hidden_size
-        dseq = np.ascontiguousarray(dy.transpose(1, 0, 2))  # (T, B, D*H)
+        workspace = self._workspaces[True]
+        dseq = workspace.get("dy", dy.shape[1::-1] + dy.shape[2:])
+        dseq[...] = dy.transpose(1, 0, 2)  # time-major (T, B, D*H)
         dstates0 = [np.empty_like(s) for s in dstates]
         for layer in reversed(range(self.num_layers)):
             if layer < self.num_layers - 1:
@@ -131,6 +137,7 @@ class Recurrent(Layer):
                     self.cell, self._group(self.params, layer, direction),
                     self._group(self.grads, layer, direction), caches[layer][direction],
                     _reverse(dy_dir, lengths) if direction else dy_dir, tuple(s[row] for s in dstates),
+                    workspace.scope(f"{layer}.{direction}"),
                 )
                 dx = _reverse(dx, lengths) if direction else dx
                 dinput = dx if dinput is None else dinput + dx
@@ -188,48 +195,55 @@ def _reverse(seq: np.ndarray, lengths) -> np.ndarray:
     return seq[index, np.arange(B)]
 
 
-def _forward_direction(cell, p, x, state0, mask, keep):
-    """One direction over time-major x (T, B, F). Returns (y (T, B, H), final state, cache or None)."""
+def _forward_direction(cell, p, x, state0, mask, keep, buffer):
+    """One direction over time-major x (T, B, F). Returns (y (T, B, H), final state, cache or None).
+
+    ``y`` and the cache live in the workspace behind ``buffer``; the final state is a fresh array.
+    """
     T, B, F = x.shape
     H = cell.hidden_size
-    xw = (x.reshape(T * B, F) @ p["W_x"]).reshape(T, B, -1)
+    xw = buffer("xw", (T, B, cell.n_gates * H))
+    np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
     xw += p["b"]
-    states = tuple(np.empty((T + 1, B, H), x.dtype) for _ in state0)
+    states = tuple(buffer(f"state_{name}", (T + 1, B, H)) for name in cell.state_names)  # [t + 1]: after step t
     for s, s0 in zip(states, state0):
         s[0] = s0
-    saved = cell.new_saved(T if keep else 1, B, x.dtype)
+    saved = cell.new_saved(T if keep else 1, B, buffer)
+    padded = None if mask is None else ~mask
     with np.errstate(over="ignore"):
         for t in range(T):
-            new = cell.step(p, xw[t], tuple(s[t] for s in states), saved, t if keep else 0)
-            for s, value in zip(states, new):
-                if mask is None:
-                    s[t + 1] = value
-                else:
-                    np.copyto(s[t + 1], np.where(mask[t], value, s[t]))
-    y = states[0][1:].copy() if mask is None else states[0][1:] * mask
+            prev, new = [s[t] for s in states], [s[t + 1] for s in states]
+            cell.step(p, xw[t], prev, new, saved, t if keep else 0)
+            if padded is not None:  # padded steps carry the state unchanged
+                for n, old in zip(new, prev):
+                    np.copyto(n, old, where=padded[t])
+    y = states[0][1:]
+    if mask is not None:
+        y = np.multiply(y, mask, out=buffer("y", y.shape))
     cache = (x, mask, states, saved) if keep else None
-    return y, tuple(s[T] for s in states), cache
+    return y, tuple(s[T].copy() for s in states), cache
 
 
-def _backward_direction(cell, p, g, cache, dy, dstate):
+def _backward_direction(cell, p, g, cache, dy, dstate, buffer):
     """Backward of ``_forward_direction``: returns (dx (T, B, F), gradient of the initial state)."""
     x, mask, states, saved = cache
     T, B, F = x.shape
-    dz = np.empty((T, B, cell.n_gates * cell.hidden_size), x.dtype)
-    d = tuple(np.array(v) for v in dstate)
+    valid = None if mask is None else mask.astype(x.dtype)
+    factors, dz = cell.backward_factors(p, saved, states, valid, buffer)  # dz overwrites the factors
+    if mask is not None:
+        dy = np.multiply(dy, valid, out=buffer("dy", dy.shape))  # padded outputs are constants: no gradient
+        carried = 1.0 - valid
+    d = [np.array(v) for v in dstate]
     for t in reversed(range(T)):
-        d_new = (d[0] + dy[t],) + d[1:]
-        if mask is not None:
-            d_new = tuple(np.where(mask[t], v, 0) for v in d_new)
-        d_prev = cell.step_backward(
-            p, d_new, tuple(s[t] for s in states), tuple(s[t + 1] for s in states), saved, t, dz[t]
-        )
-        if mask is not None:
-            d_prev = tuple(dp + np.where(mask[t], 0, v) for dp, v in zip(d_prev, d))
-        d = d_prev
-    cell.weight_grads(p, g, x, states, saved, dz)
+        d[0] = d[0] + dy[t]
+        d_prev = cell.step_backward(p, d, factors, t, dz[t])
+        if mask is not None:  # a padded step passed its state through unchanged, and so its gradient
+            for dp, v in zip(d_prev, d):
+                dp += v * carried[t]
+        d = list(d_prev)
+    cell.weight_grads(p, g, x, states, saved, factors, dz)
     dx = (dz.reshape(T * B, -1) @ p["W_x"].T).reshape(T, B, F)
-    return dx, d
+    return dx, tuple(d)
 
 
 class RNN(Recurrent):

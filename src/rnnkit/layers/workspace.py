@@ -1,0 +1,28 @@
+"""Arrays kept from one call to the next, so that repeated calls of one shape allocate nothing.
+
+Fresh large arrays cost page faults on every call (the allocator hands big blocks back to the system);
+a training step of a small LSTM spends about a quarter of its time there. A layer keeps one workspace for
+training calls and one for inference, so that a sampling call between forward and backward leaves the
+training cache alone. Nothing a layer returns to its caller lives in a workspace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Workspace:
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, key: str, shape: tuple) -> np.ndarray:
+        """The array kept under ``key``, or a new one when the shape changed; its contents are undefined."""
+        array = self._arrays.get(key)
+        if array is None or array.shape != shape:
+            array = self._arrays[key] = np.empty(shape, self.dtype)
+        return array
+
+    def scope(self, prefix: str):
+        """``buffer(name, shape)`` for one part of a layer (its keys prefixed with ``prefix``)."""
+        return lambda name, shape: self.get(f"{prefix}.{name}", shape)
