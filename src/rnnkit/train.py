@@ -42,13 +42,13 @@ class TrainConfig:
     level: str = "char"
     mode: str | None = None  # "lines" or "stream"; None: the corpus's own
     cell: str = "lstm"
-    hidden: int = 128
+    hidden: int = 256
     layers: int = 1
     embed: int = 32
     dropout: float = 0.0
     seq_len: int = 64
-    batch_size: int = 32
-    steps: int | None = 3000
+    batch_size: int = 64
+    steps: int | None = 2000
     epochs: int | None = None
     minutes: float | None = None
     lr: float = 3e-3
@@ -56,7 +56,7 @@ class TrainConfig:
     optimizer: str = "adam"
     clip: float = 5.0
     seed: int = 0
-    eval_every: int = 250
+    eval_every: int = 500
     sample_every: int = 1000
     min_freq: int = 1
     max_vocab: int | None = None
