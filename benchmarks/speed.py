@@ -139,17 +139,18 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def compare(run_ours, run_torch, repeats):
-    """Warm both up, then alternate them ``repeats`` times (alternating who goes first); median times."""
-    run_ours(), run_torch()
+def compare(run_ours, run_torch, repeats, block=3):
+    """Median times of both, measured in alternating blocks (who goes first alternates too).
+
+    Within a block a library runs back to back, as in a training loop; the first call of each block is
+    not timed, so neither library is timed while the other's worker threads are still spin-waiting
+    (OpenBLAS and OpenMP keep idle threads spinning for a while after work, which slows the other).
+    """
     ours, theirs = [], []
     for r in range(repeats):
-        if r % 2:
-            theirs.append(timed(run_torch))
-            ours.append(timed(run_ours))
-        else:
-            ours.append(timed(run_ours))
-            theirs.append(timed(run_torch))
+        for run, times in ((run_ours, ours), (run_torch, theirs))[:: 1 if r % 2 == 0 else -1]:
+            run()
+            times.extend(timed(run) for _ in range(block - 1))
     return statistics.median(ours), statistics.median(theirs)
 
 
@@ -211,7 +212,7 @@ def main():
 
     for cell in cells:
         for size in [s for s in SIZES if not (args.skip_xl and s == "XL")]:
-            ours, theirs = compare(*train_step_case(cell, size), args.repeats if size != "XL" else 3)
+            ours, theirs = compare(*train_step_case(cell, size), args.repeats, block=3 if size != "XL" else 2)
             extra = {}
             if size in ("L", "XL"):
                 extra = {"gflops": train_step_flops(cell, size) / ours / 1e9}

@@ -10,7 +10,8 @@ calls ``step`` once per step. Backward has three parts:
 
 1. ``backward_factors``: the local derivatives of every step (∂z/∂… factors such as o(1-o) tanh(c<t>)),
    computed for all T steps at once from the saved gate outputs, zero on padded steps;
-2. ``step_backward``: the only sequential part, chaining those factors through time from t = T-1 to 0;
+2. ``step_backward``: the only sequential part, chaining those factors through time from t = T-1 to 0
+   (the layer adds ``factors["W_h_T"]``, a contiguous copy of W_h.T, for its per-step GEMM);
 3. ``weight_grads``: the weight gradients as one GEMM over all T*B rows.
 
 A cell's per-step buffers live in ``saved`` (arrays with a leading T axis). Letters: B batch, T time steps,

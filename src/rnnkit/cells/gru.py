@@ -107,12 +107,12 @@ class GRUCell(Cell):
             factors["by_gate"][t] *= dh[:, None, :]  # dz_r, dz_z, dz_n in one call
             dhw = dz_t.copy()
             dhw[:, 2 * H :] *= r
-            dh_prev = dhw @ p["W_h"].T
+            dh_prev = dhw @ factors["W_h_T"]
         else:
             factors["by_gate"][t][:, 1:] *= dh[:, None, :]  # dz_z, dz_n
-            d_rh = dz_t[:, 2 * H :] @ p["W_h"][:, 2 * H :].T
+            d_rh = dz_t[:, 2 * H :] @ factors["W_h_T"][2 * H :]
             dz_t[:, :H] *= d_rh
-            dh_prev = dz_t[:, : 2 * H] @ p["W_h"][:, : 2 * H].T
+            dh_prev = dz_t[:, : 2 * H] @ factors["W_h_T"][: 2 * H]
             dh_prev += d_rh * r
         dh_prev += dh * factors["direct"][t]
         return (dh_prev,)

@@ -120,7 +120,7 @@ class LSTMCell(Cell):
         if self.peephole:
             dc_prev += dz_i * p["p_i"]
             dc_prev += dz_f * p["p_f"]
-        return dz_t @ p["W_h"].T, dc_prev
+        return dz_t @ factors["W_h_T"], dc_prev
 
     def weight_grads(self, p, g, x, states, saved, factors, dz):
         super().weight_grads(p, g, x, states, saved, factors, dz)

@@ -52,4 +52,4 @@ class RNNCell(Cell):
     def step_backward(self, p, d, factors, t, dz_t):
         (dh,) = d
         dz_t *= dh
-        return (dz_t @ p["W_h"].T,)
+        return (dz_t @ factors["W_h_T"],)
