@@ -6,8 +6,8 @@ Cases (x is (B, T, F), hidden size H): a training step (forward + backward) at S
 inference forward (training=False against torch.no_grad()) at S, M, L; streaming generation (batch 1, one
 step per call, 2 layers, H = 256, 200 steps); one training step of the character-level language model
 (embedding + 2-layer LSTM + softmax cross-entropy + Adam + clipping); the peak memory of a training step
-(each library in a fresh process: peak resident set size during the step above the resident size before
-it); and the GFLOP/s of the L and XL training steps against this machine's float32 GEMM peak.
+(each library in a fresh process with its layer and data built: the peak resident set size during two
+steps, workspaces and lazy initialisation included, above the resident size before them); and the GFLOP/s of the L and XL training steps against this machine's float32 GEMM peak.
 """
 
 from __future__ import annotations
@@ -169,16 +169,16 @@ def train_step_flops(cell, size) -> float:
 
 
 MEMORY_PROBE = """
-import sys, gc
+import sys
 sys.path.insert(0, {bench!r})
 import speed
 run_ours, run_torch = speed.train_step_case({cell!r}, {size!r})
 run = run_ours if {library!r} == "rnnkit" else run_torch
-run(); gc.collect()
 def status(key):
     return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith(key))) * 1024
-open("/proc/self/clear_refs", "w").write("5")
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current resident size
 base = status("VmRSS:")
+run()
 run()
 print(status("VmHWM:") - base)
 """

@@ -64,7 +64,7 @@ class Cell:
         """
         return {"gates": buffer("gates", (steps, batch, self.n_gates * self.hidden_size))}
 
-    def weight_grads(self, p, g, x, states, saved, factors, dz) -> None:
+    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer) -> None:
         """Accumulate dW_x = X^T dZ, db = sum dZ, dW_h = H_prev^T dZ over all steps (X: (T*B, F))."""
         rows = dz.shape[0] * dz.shape[1]
         dz2 = dz.reshape(rows, -1)

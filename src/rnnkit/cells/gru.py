@@ -81,18 +81,22 @@ class GRUCell(Cell):
         r, z, n = blocks(saved["gates"], H, 3)
         h_prev = states[0][:-1]
         T, B, _ = saved["gates"].shape
-        by_gate = buffer("factor", (T, B, 3, H))  # gate blocks on their own axis: dz[t][:, 1:] is a view
+        by_gate = buffer("by_gate", (T, B, 3, H))  # gate blocks on their own axis: dz[t][:, 1:] is a view
         factor = by_gate.reshape(T, B, 3 * H)
         f_r, f_z, f_n = blocks(factor, H, 3)
+        scratch = buffer("scratch", (T, B, H))
         np.multiply(n, n, out=f_n)
         np.subtract(1.0, f_n, out=f_n)
-        f_n *= 1.0 - z  # (1-z)(1-n²)
+        f_n *= np.subtract(1.0, z, out=scratch)  # (1-z)(1-n²)
         np.subtract(1.0, z, out=f_z)
         f_z *= z
-        f_z *= h_prev - n  # (h<t-1> - n) z(1-z)
+        f_z *= np.subtract(h_prev, n, out=scratch)  # (h<t-1> - n) z(1-z)
         np.subtract(1.0, r, out=f_r)
         f_r *= r
-        f_r *= f_n * saved["a"] if self.reset_after else h_prev  # (1-z)(1-n²) a r(1-r)  or  h<t-1> r(1-r)
+        if self.reset_after:
+            f_r *= np.multiply(f_n, saved["a"], out=scratch)  # (1-z)(1-n²) a r(1-r)
+        else:
+            f_r *= h_prev  # h<t-1> r(1-r)
         direct = z
         if valid is not None:
             factor *= valid
@@ -117,19 +121,19 @@ class GRUCell(Cell):
         dh_prev += dh * factors["direct"][t]
         return (dh_prev,)
 
-    def weight_grads(self, p, g, x, states, saved, factors, dz):
+    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer):
         """dW_x = X^T dZ and db = sum dZ as for every cell; the recurrent side depends on the convention."""
         H = self.hidden_size
-        rows = dz.shape[0] * dz.shape[1]
+        T, B, _ = dz.shape
+        rows = T * B
         dz2 = dz.reshape(rows, 3 * H)
         h_prev = states[0][:-1].reshape(rows, H)
         g["W_x"] += x.reshape(rows, -1).T @ dz2
         g["b"] += dz2.sum(axis=0)
-        if self.reset_after:
-            dhw = dz2.copy()
-            dhw[:, 2 * H :] *= factors["r"].reshape(rows, H)
-            g["W_h"] += h_prev.T @ dhw
-            g["b_hn"] += dhw[:, 2 * H :].sum(axis=0)
+        g["W_h"][:, : 2 * H] += h_prev.T @ dz2[:, : 2 * H]
+        if self.reset_after:  # the candidate's recurrent product sits inside r *: its gradient is r * dz_n
+            r_dz_n = np.multiply(factors["r"], dz[..., 2 * H :], out=buffer("r_dz_n", (T, B, H))).reshape(rows, H)
+            g["W_h"][:, 2 * H :] += h_prev.T @ r_dz_n
+            g["b_hn"] += r_dz_n.sum(axis=0)
         else:
-            g["W_h"][:, : 2 * H] += h_prev.T @ dz2[:, : 2 * H]
             g["W_h"][:, 2 * H :] += saved["a"].reshape(rows, H).T @ dz2[:, 2 * H :]

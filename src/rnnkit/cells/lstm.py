@@ -80,7 +80,7 @@ class LSTMCell(Cell):
         i, f, g, o = blocks(saved["gates"], H, 4)
         tanh_c, c_prev = saved["tanh_c"], states[1][:-1]
         T, B, _ = saved["gates"].shape
-        by_gate = buffer("factor", (T, B, 4, H))  # gate blocks on their own axis: dz[t][:, :3] is a view
+        by_gate = buffer("by_gate", (T, B, 4, H))  # gate blocks on their own axis: dz[t][:, :3] is a view
         factor = by_gate.reshape(T, B, 4 * H)
         f_i, f_f, f_g, f_o = blocks(factor, H, 4)
         np.subtract(1.0, i, out=f_i)
@@ -122,8 +122,8 @@ class LSTMCell(Cell):
             dc_prev += dz_f * p["p_f"]
         return dz_t @ factors["W_h_T"], dc_prev
 
-    def weight_grads(self, p, g, x, states, saved, factors, dz):
-        super().weight_grads(p, g, x, states, saved, factors, dz)
+    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer):
+        super().weight_grads(p, g, x, states, saved, factors, dz, buffer)
         if self.peephole:
             dz_i, dz_f, _, dz_o = blocks(dz, self.hidden_size, 4)
             c = states[1]

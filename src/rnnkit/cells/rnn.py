@@ -39,7 +39,7 @@ class RNNCell(Cell):
     def backward_factors(self, p, saved, states, valid, buffer):
         """act'(z<t>) for every step, zero on padded steps; it becomes dz in place during the loop."""
         h = states[0][1:]
-        factor = buffer("factor", h.shape)
+        factor = buffer("by_gate", h.shape)
         if self.nonlinearity == "tanh":
             np.multiply(h, h, out=factor)
             np.subtract(1.0, factor, out=factor)

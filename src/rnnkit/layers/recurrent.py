@@ -202,7 +202,7 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer):
     """
     T, B, F = x.shape
     H = cell.hidden_size
-    xw = buffer("xw", (T, B, cell.n_gates * H))
+    xw = buffer("by_gate", (T, B, cell.n_gates * H))  # dead after this loop: backward reuses it for dz
     np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
     xw += p["b"]
     states = tuple(buffer(f"state_{name}", (T + 1, B, H)) for name in cell.state_names)  # [t + 1]: after step t
@@ -243,7 +243,7 @@ def _backward_direction(cell, p, g, cache, dy, dstate, buffer):
             for dp, v in zip(d_prev, d):
                 dp += v * carried[t]
         d = list(d_prev)
-    cell.weight_grads(p, g, x, states, saved, factors, dz)
+    cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
     dx = (dz.reshape(T * B, -1) @ p["W_x"].T).reshape(T, B, F)
     return dx, tuple(d)
 

@@ -8,6 +8,8 @@ training cache alone. Nothing a layer returns to its caller lives in a workspace
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -17,11 +19,12 @@ class Workspace:
         self._arrays: dict[str, np.ndarray] = {}
 
     def get(self, key: str, shape: tuple) -> np.ndarray:
-        """The array kept under ``key``, or a new one when the shape changed; its contents are undefined."""
+        """The array kept under ``key`` in this shape (any shape of the same size shares the memory), or a
+        new one when the size changed; its contents are undefined."""
         array = self._arrays.get(key)
-        if array is None or array.shape != shape:
+        if array is None or array.size != math.prod(shape):
             array = self._arrays[key] = np.empty(shape, self.dtype)
-        return array
+        return array.reshape(shape)
 
     def scope(self, prefix: str):
         """``buffer(name, shape)`` for one part of a layer (its keys prefixed with ``prefix``)."""
