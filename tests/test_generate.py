@@ -97,3 +97,12 @@ def test_bad_sampling_options_are_named(options, message):
     model, vocab = tiny()
     with pytest.raises(ValueError, match=message):
         generate.sample(model, vocab, vocab.eos, **options)
+
+
+def test_streams_never_draw_eos():
+    model, vocab = tiny(seed=3)
+    model.params["head.b"][vocab.eos] = 50.0  # <EOS> would win every draw if it were allowed
+    samples = generate.sample(model, vocab, vocab.eos, n=5, max_len=6, stop_at_eos=False,
+                              rng=np.random.default_rng(0))
+    assert all(len(s) == 6 and "<EOS>" not in s for s in samples)
+    assert generate.sample(model, vocab, vocab.eos, n=1, max_len=6, temperature=0, stop_at_eos=False)[0] != ""

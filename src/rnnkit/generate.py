@@ -48,7 +48,8 @@ def sample(model, vocab, start, n=1, max_len=100, temperature=1.0, top_k=None, t
            prefix="", rng=None, stop_at_eos=True) -> list[str]:
     """``n`` sequences at once, each ``prefix`` + up to ``max_len`` sampled tokens, as text.
 
-    ``temperature=0`` is greedy decoding (always the most probable token).
+    ``temperature=0`` is greedy decoding (always the most probable token). With ``stop_at_eos=False``
+    (models of streams, which never saw <EOS> as a target) <EOS> is never drawn.
     """
     n = _checks.positive_int("n", n)
     max_len = _checks.positive_int("max_len", max_len)
@@ -60,13 +61,14 @@ def sample(model, vocab, start, n=1, max_len=100, temperature=1.0, top_k=None, t
     rng = np.random.default_rng(rng)
     logits, state = _prime(model, start, vocab.encode(prefix), n)
     tokens, done = [[] for _ in range(n)], np.zeros(n, dtype=bool)
+    banned = (vocab.pad,) if stop_at_eos else (vocab.pad, vocab.eos)
     for _ in range(max_len):
         if temperature == 0:
             z = logits.astype(np.float64)
-            z[:, vocab.pad] = -np.inf
+            z[:, banned] = -np.inf
             chosen = z.argmax(axis=1)
         else:
-            p = next_token_probabilities(logits, temperature, top_k, top_p, banned=(vocab.pad,))
+            p = next_token_probabilities(logits, temperature, top_k, top_p, banned=banned)
             u = rng.random((n, 1))
             chosen = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), p.shape[1] - 1)
         for i, token in enumerate(chosen):
