@@ -62,7 +62,7 @@ def test_sampled_frequencies_follow_the_model():
     samples = generate.sample(model, vocab, vocab.eos, n=4000, max_len=1, rng=np.random.default_rng(0),
                               stop_at_eos=False)
     logits, _ = model.step(np.array([vocab.eos]))
-    p = generate.next_token_probabilities(logits, banned=(vocab.pad,))[0]
+    p = generate.next_token_probabilities(logits, banned=(vocab.pad, vocab.eos))[0]  # a stream: no <EOS>
     for token in ("a", "b"):
         share = sum(s == token for s in samples) / len(samples)
         assert abs(share - p[vocab.stoi[token]]) < 0.03
