@@ -48,13 +48,18 @@ def softmax_cross_entropy(logits, targets, mask=None):
     return float(loss), grad
 
 
+def _elementwise(predictions, targets, mask):
+    """Predictions and targets as arrays of one shape and dtype, and the per-element weights."""
+    p = np.asarray(predictions)
+    y = np.asarray(targets, dtype=p.dtype)
+    if y.shape != p.shape:
+        raise ValueError(f"targets must have shape {p.shape}, got {y.shape}")
+    return p, y, _weights(mask, p.shape, p.dtype)
+
+
 def sigmoid_binary_cross_entropy(logits, targets, mask=None):
     """L = mean of max(z, 0) - z y + log(1 + exp(-|z|)) (stable for any z);  dL/dz = (σ(z) - y) w."""
-    z = np.asarray(logits)
-    y = np.asarray(targets, dtype=z.dtype)
-    if y.shape != z.shape:
-        raise ValueError(f"targets must have shape {z.shape}, got {y.shape}")
-    w = _weights(mask, z.shape, z.dtype)
+    z, y, w = _elementwise(logits, targets, mask)
     loss = np.sum((np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) * w)
     e = np.exp(-np.abs(z))  # σ(z) without overflow: 1/(1+e) for z >= 0, e/(1+e) for z < 0
     sigma = np.where(z >= 0, 1.0, e) / (1.0 + e)
@@ -63,10 +68,6 @@ def sigmoid_binary_cross_entropy(logits, targets, mask=None):
 
 def mse(predictions, targets, mask=None):
     """L = mean of (p - y)²;  dL/dp = 2 (p - y) w."""
-    p = np.asarray(predictions)
-    y = np.asarray(targets, dtype=p.dtype)
-    if y.shape != p.shape:
-        raise ValueError(f"targets must have shape {p.shape}, got {y.shape}")
-    w = _weights(mask, p.shape, p.dtype)
+    p, y, w = _elementwise(predictions, targets, mask)
     diff = p - y
     return float(np.sum(diff * diff * w)), 2.0 * diff * w
