@@ -17,10 +17,6 @@ class Layer:
         for grad in self.grads.values():
             grad.fill(0)
 
-    @property
-    def num_params(self) -> int:
-        return sum(value.size for value in self.params.values())
-
 
 def parameters(**layers: Layer) -> tuple[dict, dict]:
     """One ``(params, grads)`` pair over several layers, keys ``"{layer name}.{param name}"``.
