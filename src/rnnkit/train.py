@@ -167,11 +167,12 @@ class Trainer:
                         break
                     record = self._train_step()
                     metrics.write(json.dumps(record) + "\n")
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:,.0f}")
                     if self.step % self.config.eval_every == 0:
                         metrics.write(json.dumps(self._validate()) + "\n")
                         metrics.flush()
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", valid=f"{self.best:.3f}",
+                                    tok_s=f"{record['tokens_per_s']:,.0f}")
                     if self.step % self.config.sample_every == 0:
                         for text in self.samples(3, seed=self.step):
                             self.log(f"  sample: {text!r}")
