@@ -77,6 +77,9 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, CheckpointError, Diverged, OSError) as error:
         print(f"rnnkit: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # training handles Ctrl-C itself; anything else just stops
+        print("rnnkit: interrupted", file=sys.stderr)
+        return 130
 
 
 # ----------------------------------------------------------------------------------------------- train
@@ -218,7 +221,7 @@ def cmd_eval(args) -> int:
         log_prob, tokens = generate.evaluate_stream(model, vocab, meta["start"], corpus.text)
     s = generate.summary(log_prob, tokens)
     key = "bits_per_char" if vocab.level == "char" else "bits_per_token"
-    result = {"loss": s["loss"], "perplexity": s["perplexity"], key: s["bits"], "tokens": tokens}
+    result = {"loss": s["loss"], "perplexity": s["perplexity"], key: s["bits"]}
     if args.json:
         print(json.dumps(result))
     else:
