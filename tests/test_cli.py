@@ -57,6 +57,8 @@ def test_sample_score_eval_and_info_on_a_line_run(names_run, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"loss", "perplexity", "bits_per_char"}
     assert result["perplexity"] == pytest.approx(2 ** result["bits_per_char"])
+    assert main(["eval", str(names_run), "--data", str(names)]) == 0
+    assert capsys.readouterr().out.startswith("11 chars:")  # 5 + 4 characters and an <EOS> after each name
 
     assert main(["info", str(names_run)]) == 0
     info = capsys.readouterr().out
