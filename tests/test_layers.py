@@ -137,3 +137,16 @@ def test_bad_constructor_arguments_are_named(make, message):
 def test_bad_inputs_are_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call(rnnkit.LSTM(3, 4))
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 3), (2, 1, 3)])
+def test_returned_arrays_are_not_overwritten_by_the_next_call(shape):
+    layer = rnnkit.LSTM(3, 4, num_layers=2, seed=0)
+    x = rng.standard_normal(shape)
+    y, (h, c) = layer.forward(x)
+    dx, _ = layer.backward(np.ones_like(y))
+    kept = [a.copy() for a in (y, h, c, dx)]
+    layer.forward(x + 1.0)
+    layer.backward(np.full_like(y, 2.0))
+    for before, now in zip(kept, (y, h, c, dx)):
+        np.testing.assert_array_equal(before, now)

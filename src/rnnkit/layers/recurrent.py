@@ -102,7 +102,7 @@ class Recurrent(Layer):
                 seq = self.dropouts[layer].forward(seq, training)
             caches.append(layer_cache)
         self._cache = (caches, lengths, B, T) if training else None
-        y = np.ascontiguousarray(seq.transpose(1, 0, 2))
+        y = seq.transpose(1, 0, 2).copy()  # always a copy: seq may live in the workspace (even when B or T is 1)
         return y, self._public_state(finals)
 
     # ---------------------------------------------------------------------------------------- backward
@@ -144,7 +144,7 @@ class Recurrent(Layer):
                 for dst, src in zip(dstates0, d0):
                     dst[row] = src
             dseq = dinput
-        return np.ascontiguousarray(dseq.transpose(1, 0, 2)), self._public_state(dstates0)
+        return dseq.transpose(1, 0, 2).copy(), self._public_state(dstates0)
 
     # ------------------------------------------------------------------------------------------ checks
 
