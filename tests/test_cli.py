@@ -143,3 +143,13 @@ def test_an_existing_run_is_never_overwritten(names_run, capsys):
     one_error_line(capsys, main(["train", "--resume", str(names_run), "--hidden", "32"]),
                    "takes only --steps, --epochs or --minutes, got --hidden")
     assert {p.name: p.read_bytes() for p in names_run.iterdir()} == before
+
+
+def test_a_short_text_trains_with_short_validation_windows(tmp_path, capsys):
+    text = tmp_path / "short.txt"
+    text.write_text("abcabcabcabcabcabcabcabcabcabcabcabcabcabcabc\n", encoding="utf-8")  # 46 chars, 5 for validation
+    assert main(["train", "--data", str(text), "--seq-len", "8", "--batch-size", "2", "--out", str(tmp_path / "r"),
+                 *TINY[:4], "--steps", "3"]) == 0
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("abcdefghi", encoding="utf-8")
+    one_error_line(capsys, main(["train", "--data", str(tiny), "--out", str(tmp_path / "t")]), "too short for --batch-size 64")

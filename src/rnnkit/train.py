@@ -99,15 +99,19 @@ class Data:
             self.train_lines = set(train)
             self.train_ids = [vocab.encode(line) for line in train]
             self.valid_ids = [vocab.encode(line) for line in valid]
-            self.batches = LineBatches(self.train_ids, config.batch_size, config.seq_len, vocab.eos, vocab.pad, config.seed)
+            self.batches = LineBatches(self.train_ids, config.batch_size, config.seq_len, vocab.eos, vocab.pad,
+                                       config.seed)
             self.valid = LineBatches(self.valid_ids, config.batch_size, config.seq_len, vocab.eos, vocab.pad)
             self.start = vocab.eos
         else:
             self.train_lines = None
             self.batches = StreamBatches(vocab.encode(train), config.batch_size, config.seq_len)
             valid_ids = vocab.encode(valid)[:VALID_TOKENS]
-            self.valid = StreamBatches(valid_ids, min(config.batch_size, max(1, len(valid_ids) // (config.seq_len + 1))),
-                                       config.seq_len)
+            if len(valid_ids) < 2:
+                raise ValueError(f"--data {config.data!r} is too short: its last 10% (validation) needs 2 tokens")
+            valid_len = min(config.seq_len, len(valid_ids) - 1)  # a short validation text gets shorter windows
+            streams = max(1, min(config.batch_size, (len(valid_ids) - 1) // valid_len))
+            self.valid = StreamBatches(valid_ids, streams, valid_len)
             self.start = vocab.stoi.get("\n", len(vocab.specials))  # a newline, else the first real token
 
     def validation_loss(self, model: LanguageModel) -> float:
