@@ -153,3 +153,6 @@ def test_a_short_text_trains_with_short_validation_windows(tmp_path, capsys):
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("abcdefghi", encoding="utf-8")
     one_error_line(capsys, main(["train", "--data", str(tiny), "--out", str(tmp_path / "t")]), "too short for --batch-size 64")
+    tiny.write_text("abc", encoding="utf-8")  # two characters to train on, one to validate on
+    one_error_line(capsys, main(["train", "--data", str(tiny), "--batch-size", "1", "--seq-len", "1",
+                                 "--out", str(tmp_path / "t")]), "is too short: its last 10% (validation) needs 2 tokens")
