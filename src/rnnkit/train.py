@@ -133,11 +133,11 @@ def lr_at(config: TrainConfig, step: int, total: int | None) -> float:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, out, *, checkpoint=None, log=None):
+    def __init__(self, config: TrainConfig, out, *, checkpoint=None):
         """A new run of ``config`` writing to ``out``; or, given ``checkpoint`` (arrays, meta), its continuation."""
         config.check()
         self.config, self.out = config, pathlib.Path(out)
-        self.log = log or (lambda text: tqdm.write(text, file=sys.stderr))
+        self.log = lambda text: tqdm.write(text, file=sys.stderr)  # above the progress bar
         self.stop_signal = None
         self.data = Data(config, None if checkpoint is None else Vocabulary.from_json(checkpoint[1]["vocab"]))
         self.model = build_model(config, len(self.data.vocab))
