@@ -139,18 +139,21 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def compare(run_ours, run_torch, repeats, block=3):
-    """Median times of both, measured in alternating blocks (who goes first alternates too).
+def compare(run_ours, run_torch, repeats, block=3, warmup=3, pause=0.3):
+    """Median times of both in steady state, measured in alternating blocks (who goes first alternates too).
 
-    Within a block a library runs back to back, as in a training loop; the first call of each block is
-    not timed, so neither library is timed while the other's worker threads are still spin-waiting
-    (OpenBLAS and OpenMP keep idle threads spinning for a while after work, which slows the other).
+    Within a block a library runs back to back, as in a training loop. Before each block the process sleeps
+    ``pause`` seconds and runs ``warmup`` untimed calls: after work, OpenBLAS and OpenMP keep their idle
+    worker threads spinning for a while, and a library timed while the other's threads still spin (or just
+    after its own threads went to sleep) runs up to 10x slower on its first calls.
     """
     ours, theirs = [], []
     for r in range(repeats):
         for run, times in ((run_ours, ours), (run_torch, theirs))[:: 1 if r % 2 == 0 else -1]:
-            run()
-            times.extend(timed(run) for _ in range(block - 1))
+            time.sleep(pause)
+            for _ in range(warmup):
+                run()
+            times.extend(timed(run) for _ in range(block))
     return statistics.median(ours), statistics.median(theirs)
 
 
@@ -212,7 +215,8 @@ def main():
 
     for cell in cells:
         for size in [s for s in SIZES if not (args.skip_xl and s == "XL")]:
-            ours, theirs = compare(*train_step_case(cell, size), args.repeats, block=3 if size != "XL" else 2)
+            ours, theirs = compare(*train_step_case(cell, size), args.repeats, block=3 if size != "XL" else 2,
+                                   warmup=3 if size != "XL" else 2)
             extra = {}
             if size in ("L", "XL"):
                 extra = {"gflops": train_step_flops(cell, size) / ours / 1e9}
