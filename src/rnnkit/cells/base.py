@@ -5,11 +5,12 @@ Orientation of the fast path (row vectors, batch first within a step): for a ste
     z<t> = x<t> @ W_x + h<t-1> @ W_h + b        x<t>: (B, F), h: (B, H), W_x: (F, G*H), W_h: (H, G*H), b: (G*H,)
 
 where G is the number of gate blocks packed side by side along the last axis (in PyTorch's order, so that
-``weight_ih = W_x.T``). The layer computes ``x @ W_x + b`` for all steps in one GEMM before the time loop and
-calls ``step`` once per step. Backward has three parts:
+``weight_ih = W_x.T``). The layer computes ``x @ W_x + b`` for all steps in one GEMM before the time loop
+(``x @ W_x`` alone for a cell with ``adds_bias``) and calls ``step`` once per step. Backward has three parts:
 
 1. ``backward_factors``: the local derivatives of every step (∂z/∂… factors such as o(1-o) tanh(c<t>)),
-   computed for all T steps at once from the saved gate outputs, zero on padded steps;
+   computed for all T steps at once from the saved gate outputs, zero on padded steps (the LSTM's compiled
+   kernel forms them inside its step instead);
 2. ``step_backward``: the only sequential part, chaining those factors through time from t = T-1 to 0
    (the layer adds ``factors["W_h_T"]``, a contiguous copy of W_h.T, for its per-step GEMM);
 3. ``weight_grads``: the weight gradients as one GEMM over all T*B rows.
@@ -44,6 +45,7 @@ class Cell:
 
     n_gates = 1
     state_names = ("h",)
+    adds_bias = False  # True when ``step`` adds b itself (the layer then leaves it out of x @ W_x)
 
     def __init__(self, hidden_size: int):
         self.hidden_size = hidden_size

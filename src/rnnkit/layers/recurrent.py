@@ -8,7 +8,7 @@ B batch, T time steps, F input features, H hidden units, L layers, D directions 
 State rows are ordered as in PyTorch: layer 0 forward, layer 0 reverse, layer 1 forward, ...
 
 For each layer and direction the loop (1) projects the inputs of all steps at once, ``x @ W_x + b``, in one
-GEMM, (2) runs the cell step by step, saving what backward needs, and (3) in backward, runs the steps in
+GEMM (the LSTM adds b in its step), (2) runs the cell step by step, saving what backward needs, and (3) in backward, runs the steps in
 reverse and hands the per-step gate gradients to the cell, which forms the weight gradients in one GEMM.
 
 Masks mark right-padded sequences of different lengths: at a padded step the state is carried unchanged,
@@ -204,7 +204,8 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer):
     H = cell.hidden_size
     xw = buffer("by_gate", (T, B, cell.n_gates * H))  # dead after this loop: backward reuses it for dz
     np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
-    xw += p["b"]
+    if not cell.adds_bias:
+        xw += p["b"]
     states = tuple(buffer(f"state_{name}", (T + 1, B, H)) for name in cell.state_names)  # [t + 1]: after step t
     for s, s0 in zip(states, state0):
         s[0] = s0
