@@ -8,11 +8,11 @@ where G is the number of gate blocks packed side by side along the last axis (in
 ``weight_ih = W_x.T``). The layer computes ``x @ W_x + b`` for all steps in one GEMM before the time loop
 (``x @ W_x`` alone for a cell with ``adds_bias``) and calls ``step`` once per step. Backward has three parts:
 
-1. ``backward_factors``: the local derivatives of every step (∂z/∂… factors such as o(1-o) tanh(c<t>)),
-   computed for all T steps at once from the saved gate outputs, zero on padded steps (the LSTM's compiled
-   kernel forms them inside its step instead);
-2. ``step_backward``: the only sequential part, chaining those factors through time from t = T-1 to 0
-   (the layer adds ``factors["W_h_T"]``, a contiguous copy of W_h.T, for its per-step GEMM);
+1. ``backward_factors``: what the per-step backward reads, and the array for dz (T, B, G*H). The RNN forms
+   its local derivative act'(z) here for all T steps at once; the GRU and LSTM hand over their saved
+   gate outputs, from which their compiled kernels form the local derivatives inside each step;
+2. ``step_backward``: the only sequential part, from t = T-1 to 0: dz<t> from the gradient reaching the
+   step, then dh<t-1> through W_h (the layer adds ``factors["W_h_T"]``, a contiguous copy of W_h.T);
 3. ``weight_grads``: the weight gradients as one GEMM over all T*B rows.
 
 A cell's per-step buffers live in ``saved`` (arrays with a leading T axis). Letters: B batch, T time steps,
@@ -24,15 +24,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..init import glorot_uniform, orthogonal
-
-
-def sigmoid_(a: np.ndarray) -> np.ndarray:
-    """In place: a <- 1 / (1 + exp(-a)). Overflow of exp for very negative a gives the exact limit 0."""
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    a += 1.0
-    np.reciprocal(a, out=a)
-    return a
 
 
 def blocks(array: np.ndarray, hidden_size: int, count: int) -> list[np.ndarray]:

@@ -14,25 +14,30 @@ Mapping to the course's notation (c = a = h, column vectors, W acting on [c<t-1>
 and the update gate has the opposite sense, Γu = 1 - z, so W_u = -[W_hz.T, W_xz.T] and b_u = -b_z
 (σ(-v) = 1 - σ(v)); W_c = [W_hn.T, W_xn.T], W_r = [W_hr.T, W_xr.T].
 
-Backward, with dh the gradient reaching h<t>; bracketed factors are computed for all steps before the loop:
+Backward, with dh the gradient reaching h<t>:
 
-    dz_n = dh * [(1 - z)(1 - n**2)]                 dz_z = dh * [(h<t-1> - n) z(1-z)]
-    reset_after:   dz_r = dh * [(1 - z)(1 - n**2) a r(1-r)]
-                   dh<t-1> = dh * [z] + [dz_r, dz_z, r * dz_n] @ W_h.T
-    reset_before:  d(rh) = dz_n @ W_hn.T;   dz_r = d(rh) * [h<t-1> r(1-r)]
-                   dh<t-1> = dh * [z] + d(rh) * r + [dz_r, dz_z] @ W_h[:, :2H].T
+    dz_n = dh * (1 - z)(1 - n**2)                   dz_z = dh * (h<t-1> - n) z(1-z)
+    reset_after:   dz_r = dz_n * a r(1-r)
+                   dh<t-1> = dh * z + [dz_r, dz_z, r * dz_n] @ W_h.T
+    reset_before:  d(rh) = dz_n @ W_hn.T;   dz_r = d(rh) * h<t-1> r(1-r)
+                   dh<t-1> = dh * z + d(rh) * r + [dz_r, dz_z] @ W_h[:, :2H].T
+
+As for the LSTM, the element-wise work of a step runs in compiled loops (``kernels.py``), b included: one
+kernel after the GEMM with reset_after, one on each side of the candidate's GEMM with reset_before.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import Cell, blocks, sigmoid_
+from . import kernels
+from .base import Cell
 
 
 class GRUCell(Cell):
     n_gates = 3
     state_names = ("h",)
+    adds_bias = True  # in the kernels
 
     def __init__(self, hidden_size: int, reset_after: bool = True):
         super().__init__(hidden_size)
@@ -56,69 +61,38 @@ class GRUCell(Cell):
         (h_new,) = out
         H = self.hidden_size
         gates, a = saved["gates"][t], saved["a"][t]
-        rz, n = gates[:, : 2 * H], gates[:, 2 * H :]
         if self.reset_after:
-            hw = h @ p["W_h"]
-            np.add(xw_t[:, : 2 * H], hw[:, : 2 * H], out=rz)
-            sigmoid_(rz)
-            np.add(hw[:, 2 * H :], p["b_hn"], out=a)
-            np.multiply(rz[:, :H], a, out=n)
+            np.matmul(h, p["W_h"], out=gates)
+            kernels.gru_forward_rows(gates, xw_t, p["b"], p["b_hn"], h, a, h_new)
         else:
-            np.matmul(h, p["W_h"][:, : 2 * H], out=rz)
-            rz += xw_t[:, : 2 * H]
-            sigmoid_(rz)
-            np.multiply(rz[:, :H], h, out=a)
-            np.matmul(a, p["W_h"][:, 2 * H :], out=n)
-        n += xw_t[:, 2 * H :]
-        np.tanh(n, out=n)
-        np.subtract(h, n, out=h_new)
-        h_new *= rz[:, H:]
-        h_new += n
+            np.matmul(h, p["W_h"][:, : 2 * H], out=gates[:, : 2 * H])
+            kernels.gru_gates_rows(gates, xw_t, p["b"], h, a)
+            np.matmul(a, p["W_h"][:, 2 * H :], out=gates[:, 2 * H :])
+            kernels.gru_candidate_rows(gates, xw_t, p["b"], h, h_new)
 
     def backward_factors(self, p, saved, states, valid, buffer):
-        """The bracketed local derivatives of every step (zero on padded steps); ``dz`` reuses their array."""
-        H = self.hidden_size
-        r, z, n = blocks(saved["gates"], H, 3)
-        h_prev = states[0][:-1]
+        """What the backward kernels read: gate outputs, a, h<t-1> and the valid steps; ``dz`` is fresh."""
         T, B, _ = saved["gates"].shape
-        by_gate = buffer("by_gate", (T, B, 3, H))  # gate blocks on their own axis: dz[t][:, 1:] is a view
-        factor = by_gate.reshape(T, B, 3 * H)
-        f_r, f_z, f_n = blocks(factor, H, 3)
-        scratch = buffer("scratch", (T, B, H))
-        np.multiply(n, n, out=f_n)
-        np.subtract(1.0, f_n, out=f_n)
-        f_n *= np.subtract(1.0, z, out=scratch)  # (1-z)(1-n²)
-        np.subtract(1.0, z, out=f_z)
-        f_z *= z
-        f_z *= np.subtract(h_prev, n, out=scratch)  # (h<t-1> - n) z(1-z)
-        np.subtract(1.0, r, out=f_r)
-        f_r *= r
-        if self.reset_after:
-            f_r *= np.multiply(f_n, saved["a"], out=scratch)  # (1-z)(1-n²) a r(1-r)
-        else:
-            f_r *= h_prev  # h<t-1> r(1-r)
-        direct = z
-        if valid is not None:
-            factor *= valid
-            direct = np.multiply(z, valid, out=buffer("direct", (T, B, H)))
-        return {"direct": direct, "r": r, "by_gate": by_gate}, factor
+        valid = np.ones((T, B), saved["gates"].dtype) if valid is None else valid.reshape(T, B)
+        factors = {"gates": saved["gates"], "r": saved["gates"][..., : self.hidden_size], "a": saved["a"],
+                   "h_prev": states[0][:-1], "valid": valid}
+        return factors, buffer("by_gate", saved["gates"].shape)
 
     def step_backward(self, p, d, factors, t, dz_t):
         (dh,) = d
         H = self.hidden_size
-        r = factors["r"][t]
+        gates, h_prev, valid = factors["gates"][t], factors["h_prev"][t], factors["valid"][t]
+        direct = np.empty_like(dh)
         if self.reset_after:
-            factors["by_gate"][t] *= dh[:, None, :]  # dz_r, dz_z, dz_n in one call
-            dhw = dz_t.copy()
-            dhw[:, 2 * H :] *= r
+            dhw = np.empty_like(dz_t)
+            kernels.gru_backward_rows(dh, gates, factors["a"][t], h_prev, valid, dz_t, dhw, direct)
             dh_prev = dhw @ factors["W_h_T"]
         else:
-            factors["by_gate"][t][:, 1:] *= dh[:, None, :]  # dz_z, dz_n
+            kernels.gru_update_backward_rows(dh, gates, h_prev, valid, dz_t, direct)
             d_rh = dz_t[:, 2 * H :] @ factors["W_h_T"][2 * H :]
-            dz_t[:, :H] *= d_rh
+            kernels.gru_reset_backward_rows(d_rh, gates, h_prev, valid, dz_t, direct)
             dh_prev = dz_t[:, : 2 * H] @ factors["W_h_T"][: 2 * H]
-            dh_prev += d_rh * r
-        dh_prev += dh * factors["direct"][t]
+        dh_prev += direct
         return (dh_prev,)
 
     def weight_grads(self, p, g, x, states, saved, factors, dz, buffer):

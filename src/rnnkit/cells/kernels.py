@@ -117,3 +117,113 @@ def _backward_row(dh, dc, gates, tanh_c, c_prev, valid, dz, dc_prev, p_i, p_f, p
         dz_f = dC_valid * c_prev[j] * f * (1 - f)
         dz[j], dz[H + j], dz[2 * H + j], dz[3 * H + j] = dz_i, dz_f, dC_valid * i * (1 - g * g), dz_o
         dc_prev[j] = dC_valid * f + dz_i * p_i[j] + dz_f * p_f[j]
+
+
+# -------------------------------------------------------------------------------------------------- GRU
+# Arrays are (B, 3H) for gates and dz (blocks r, z, n) and (B, H) for the rest, as for the LSTM.
+
+
+@_compiled
+def gru_forward_rows(gates, xw, bias, b_hn, h, a, h_new):
+    """reset_after. gates holds h<t-1> @ W_h on entry and r, z, n on return; a gets h<t-1> @ W_hn + b_hn."""
+    for b in range(gates.shape[0]):
+        _gru_forward_row(gates[b], xw[b], bias, b_hn, h[b], a[b], h_new[b])
+
+
+@_compiled
+def _gru_forward_row(gates, xw, bias, b_hn, h, a, h_new):
+    H = h.size
+    for j in range(H):
+        r = sigmoid(gates[j] + xw[j] + bias[j])
+        z = sigmoid(gates[H + j] + xw[H + j] + bias[H + j])
+        a[j] = gates[2 * H + j] + b_hn[j]
+        n = tanh(xw[2 * H + j] + bias[2 * H + j] + r * a[j])
+        gates[j], gates[H + j], gates[2 * H + j] = r, z, n
+        h_new[j] = n + z * (h[j] - n)
+
+
+@_compiled
+def gru_gates_rows(gates, xw, bias, h, a):
+    """reset_before, first half. gates[:, :2H] holds h<t-1> @ W_h[:, :2H] on entry, r and z on return;
+    a gets r * h<t-1>, the input of the candidate's recurrent product."""
+    for b in range(gates.shape[0]):
+        _gru_gates_row(gates[b], xw[b], bias, h[b], a[b])
+
+
+@_compiled
+def _gru_gates_row(gates, xw, bias, h, a):
+    H = h.size
+    for j in range(H):
+        r = sigmoid(gates[j] + xw[j] + bias[j])
+        gates[j], gates[H + j] = r, sigmoid(gates[H + j] + xw[H + j] + bias[H + j])
+        a[j] = r * h[j]
+
+
+@_compiled
+def gru_candidate_rows(gates, xw, bias, h, h_new):
+    """reset_before, second half. gates[:, 2H:] holds a @ W_hn on entry and n on return."""
+    for b in range(gates.shape[0]):
+        _gru_candidate_row(gates[b], xw[b], bias, h[b], h_new[b])
+
+
+@_compiled
+def _gru_candidate_row(gates, xw, bias, h, h_new):
+    H = h.size
+    for j in range(H):
+        n = tanh(gates[2 * H + j] + xw[2 * H + j] + bias[2 * H + j])
+        gates[2 * H + j] = n
+        h_new[j] = n + gates[H + j] * (h[j] - n)
+
+
+@_compiled
+def gru_backward_rows(dh, gates, a, h_prev, valid, dz, dhw, direct):
+    """reset_after. dz = (dz_r, dz_z, dz_n); dhw = (dz_r, dz_z, r * dz_n), which meets W_h; direct = dh * z."""
+    for b in range(dh.shape[0]):
+        _gru_backward_row(dh[b], gates[b], a[b], h_prev[b], valid[b], dz[b], dhw[b], direct[b])
+
+
+@_compiled
+def _gru_backward_row(dh, gates, a, h_prev, valid, dz, dhw, direct):
+    H = dh.size
+    for j in range(H):
+        r, z, n = gates[j], gates[H + j], gates[2 * H + j]
+        dh_j = dh[j] * valid
+        dz_n = dh_j * (1 - z) * (1 - n * n)
+        dz_z = dh_j * (h_prev[j] - n) * z * (1 - z)
+        dz_r = dz_n * a[j] * r * (1 - r)
+        dz[j], dz[H + j], dz[2 * H + j] = dz_r, dz_z, dz_n
+        dhw[j], dhw[H + j], dhw[2 * H + j] = dz_r, dz_z, r * dz_n
+        direct[j] = dh_j * z
+
+
+@_compiled
+def gru_update_backward_rows(dh, gates, h_prev, valid, dz, direct):
+    """reset_before, first half: dz_z, dz_n and direct = dh * z (dz_r needs dz_n @ W_hn.T first)."""
+    for b in range(dh.shape[0]):
+        _gru_update_backward_row(dh[b], gates[b], h_prev[b], valid[b], dz[b], direct[b])
+
+
+@_compiled
+def _gru_update_backward_row(dh, gates, h_prev, valid, dz, direct):
+    H = dh.size
+    for j in range(H):
+        z, n = gates[H + j], gates[2 * H + j]
+        dh_j = dh[j] * valid
+        dz[H + j] = dh_j * (h_prev[j] - n) * z * (1 - z)
+        dz[2 * H + j] = dh_j * (1 - z) * (1 - n * n)
+        direct[j] = dh_j * z
+
+
+@_compiled
+def gru_reset_backward_rows(d_rh, gates, h_prev, valid, dz, direct):
+    """reset_before, second half: from d(r h<t-1>) = dz_n @ W_hn.T, dz_r and direct += d(r h<t-1>) * r."""
+    for b in range(d_rh.shape[0]):
+        _gru_reset_backward_row(d_rh[b], gates[b], h_prev[b], valid[b], dz[b], direct[b])
+
+
+@_compiled
+def _gru_reset_backward_row(d_rh, gates, h_prev, valid, dz, direct):
+    for j in range(d_rh.size):
+        r = gates[j]
+        dz[j] = d_rh[j] * h_prev[j] * r * (1 - r) * valid
+        direct[j] += d_rh[j] * r
