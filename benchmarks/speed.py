@@ -46,7 +46,7 @@ def pair(cell, F, H, layers=1):
 
 
 def train_step_case(cell, size):
-    B, T, F, H = SIZES[size]
+    B, T, F, H = SIZES[size] if isinstance(size, str) else size
     ours, theirs = pair(cell, F, H)
     rng = np.random.default_rng(0)
     x, dy = rng.standard_normal((B, T, F), dtype=np.float32), rng.standard_normal((B, T, H), dtype=np.float32)
@@ -175,8 +175,9 @@ MEMORY_PROBE = """
 import sys
 sys.path.insert(0, {bench!r})
 import speed
-run_ours, run_torch = speed.train_step_case({cell!r}, {size!r})
-run = run_ours if {library!r} == "rnnkit" else run_torch
+warm_up = speed.train_step_case({cell!r}, (2, 3, 4, 8))[{library!r} == "torch"]
+warm_up()  # one-time set-up (compiling or loading JIT kernels) is not part of a step's memory
+run = speed.train_step_case({cell!r}, {size!r})[{library!r} == "torch"]
 def status(key):
     return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith(key))) * 1024
 open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current resident size

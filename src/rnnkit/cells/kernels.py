@@ -70,42 +70,44 @@ def _sigmoid(x):
 
 
 # ------------------------------------------------------------------------------------------------- LSTM
-# Arrays are (B, 4H) for z, gates and dz (blocks i, f, g, o) and (B, H) for the rest; a row kernel sees one
-# sequence's 1-D rows, which keeps each inner loop simple enough for the compiler to vectorise.
+# Arrays are (B, 4H) for hw, z, gates and dz (blocks i, f, g, o) and (B, H) for the rest; a row kernel sees one
+# sequence's 1-D rows, which keeps each inner loop simple enough for the compiler to vectorise. One array
+# holds x @ W_x, then the gate outputs, then dz: each kernel reads an element's blocks before it writes them.
 
 
 @_compiled
-def lstm_forward_rows(z, xw, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
-    """z holds h<t-1> @ W_h on entry and the gate outputs i, f, g, o on return; xw is x<t> @ W_x."""
+def lstm_forward_rows(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
+    """hw is h<t-1> @ W_h; z holds x<t> @ W_x on entry and the gate outputs i, f, g, o on return."""
     for b in range(z.shape[0]):
-        _forward_row(z[b], xw[b], bias, c[b], c_new[b], h_new[b], tanh_c[b], p_i, p_f, p_o)
+        _lstm_forward_row(hw[b], z[b], bias, c[b], c_new[b], h_new[b], tanh_c[b], p_i, p_f, p_o)
 
 
 @_compiled
-def _forward_row(z, xw, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
+def _lstm_forward_row(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
     H = c.size
     for j in range(H):
-        i = sigmoid(z[j] + xw[j] + bias[j] + p_i[j] * c[j])
-        f = sigmoid(z[H + j] + xw[H + j] + bias[H + j] + p_f[j] * c[j])
-        g = tanh(z[2 * H + j] + xw[2 * H + j] + bias[2 * H + j])
+        i = sigmoid(z[j] + hw[j] + bias[j] + p_i[j] * c[j])
+        f = sigmoid(z[H + j] + hw[H + j] + bias[H + j] + p_f[j] * c[j])
+        g = tanh(z[2 * H + j] + hw[2 * H + j] + bias[2 * H + j])
         z[j], z[H + j], z[2 * H + j] = i, f, g
         c_new[j] = f * c[j] + i * g
     for j in range(H):  # a second loop: o needs c<t> (peephole)
-        o = sigmoid(z[3 * H + j] + xw[3 * H + j] + bias[3 * H + j] + p_o[j] * c_new[j])
+        o = sigmoid(z[3 * H + j] + hw[3 * H + j] + bias[3 * H + j] + p_o[j] * c_new[j])
         z[3 * H + j] = o
         tanh_c[j] = tanh(c_new[j])
         h_new[j] = o * tanh_c[j]
 
 
 @_compiled
-def lstm_backward_rows(dh, dc, gates, tanh_c, c_prev, valid, dz, dc_prev, p_i, p_f, p_o):
-    """dz<t> and dc<t-1> from dh, dc reaching step t; ``valid`` (B,) is 1 on real steps, 0 on padded ones."""
+def lstm_backward_rows(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
+    """gates holds i, f, g, o on entry and dz<t> on return; dc_prev gets dc<t-1>. ``valid`` (B,) is 1 on
+    real steps, 0 on padded ones."""
     for b in range(dh.shape[0]):
-        _backward_row(dh[b], dc[b], gates[b], tanh_c[b], c_prev[b], valid[b], dz[b], dc_prev[b], p_i, p_f, p_o)
+        _lstm_backward_row(dh[b], dc[b], gates[b], tanh_c[b], c_prev[b], valid[b], dc_prev[b], p_i, p_f, p_o)
 
 
 @_compiled
-def _backward_row(dh, dc, gates, tanh_c, c_prev, valid, dz, dc_prev, p_i, p_f, p_o):
+def _lstm_backward_row(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
     H = dh.size
     for j in range(H):
         i, f, g, o = gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j]
@@ -115,7 +117,7 @@ def _backward_row(dh, dc, gates, tanh_c, c_prev, valid, dz, dc_prev, p_i, p_f, p
         dC_valid = dC * valid
         dz_i = dC_valid * g * i * (1 - i)
         dz_f = dC_valid * c_prev[j] * f * (1 - f)
-        dz[j], dz[H + j], dz[2 * H + j], dz[3 * H + j] = dz_i, dz_f, dC_valid * i * (1 - g * g), dz_o
+        gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j] = dz_i, dz_f, dC_valid * i * (1 - g * g), dz_o
         dc_prev[j] = dC_valid * f + dz_i * p_i[j] + dz_f * p_f[j]
 
 

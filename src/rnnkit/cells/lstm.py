@@ -52,9 +52,10 @@ class LSTMCell(Cell):
         return p
 
     def new_saved(self, steps, batch, buffer):
-        saved = super().new_saved(steps, batch, buffer)
-        saved["tanh_c"] = buffer("tanh_c", (steps, batch, self.hidden_size))
-        return saved
+        """tanh(c<t>) per step and a (B, 4H) scratch for h<t-1> @ W_h. No gate array: the kernel writes the
+        gate outputs over x @ W_x (the layer's ``by_gate`` array), and backward writes dz over them."""
+        return {"tanh_c": buffer("tanh_c", (steps, batch, self.hidden_size)),
+                "hw": buffer("hw", (batch, self.n_gates * self.hidden_size))}
 
     def _peepholes(self, p):
         """(p_i, p_f, p_o) for the kernels: zeros without peepholes, which leaves the equations unchanged."""
@@ -66,23 +67,24 @@ class LSTMCell(Cell):
     def step(self, p, xw_t, prev, out, saved, t):
         h, c = prev
         h_new, c_new = out
-        z = saved["gates"][t]
-        np.matmul(h, p["W_h"], out=z)
-        lstm_forward_rows(z, xw_t, p["b"], c, c_new, h_new, saved["tanh_c"][t], *self._peepholes(p))
+        np.matmul(h, p["W_h"], out=saved["hw"])
+        lstm_forward_rows(saved["hw"], xw_t, p["b"], c, c_new, h_new, saved["tanh_c"][t], *self._peepholes(p))
 
     def backward_factors(self, p, saved, states, valid, buffer):
-        """What the backward kernel reads: gate outputs, tanh(c<t>), c<t-1> and the valid steps."""
-        T, B, _ = saved["gates"].shape
-        valid = np.ones((T, B), saved["gates"].dtype) if valid is None else valid.reshape(T, B)
-        factors = {"gates": saved["gates"], "tanh_c": saved["tanh_c"], "c_prev": states[1][:-1], "valid": valid,
+        """What the backward kernel reads: tanh(c<t>), c<t-1> and the valid steps; and the gate outputs,
+        in the layer's ``by_gate`` array, which the kernel turns into dz step by step."""
+        T, B, _ = saved["tanh_c"].shape
+        gates = buffer("by_gate", (T, B, self.n_gates * self.hidden_size))
+        valid = np.ones((T, B), gates.dtype) if valid is None else valid.reshape(T, B)
+        factors = {"tanh_c": saved["tanh_c"], "c_prev": states[1][:-1], "valid": valid,
                    "peepholes": self._peepholes(p)}
-        return factors, buffer("by_gate", saved["gates"].shape)
+        return factors, gates
 
     def step_backward(self, p, d, factors, t, dz_t):
         dh, dc = d
         dc_prev = np.empty_like(dc)
-        lstm_backward_rows(dh, dc, factors["gates"][t], factors["tanh_c"][t], factors["c_prev"][t],
-                           factors["valid"][t], dz_t, dc_prev, *factors["peepholes"])
+        lstm_backward_rows(dh, dc, dz_t, factors["tanh_c"][t], factors["c_prev"][t], factors["valid"][t],
+                           dc_prev, *factors["peepholes"])  # dz_t holds the gate outputs until this call
         return dz_t @ factors["W_h_T"], dc_prev
 
     def weight_grads(self, p, g, x, states, saved, factors, dz, buffer):
