@@ -15,7 +15,7 @@ where G is the number of gate blocks packed side by side along the last axis (in
    step, then dh<t-1> through W_h (the layer adds ``factors["W_h_T"]``, a contiguous copy of W_h.T);
 3. ``weight_grads``: the weight gradients as one GEMM over all T*B rows.
 
-A cell's per-step buffers live in ``saved`` (arrays with a leading T axis). Letters: B batch, T time steps,
+A cell's per-step buffers live in ``saved`` (arrays with a leading T axis, or scratch for one step). Letters: B batch, T time steps,
 F input features, H hidden units, G gate blocks.
 """
 
@@ -51,11 +51,13 @@ class Cell:
         }
 
     def new_saved(self, steps: int, batch: int, buffer) -> dict[str, np.ndarray]:
-        """Per-step buffers that ``step`` fills: the gate outputs (steps, B, G*H), plus cell-specific ones.
+        """Buffers that ``step`` fills for backward, beyond the states the layer keeps (none here).
 
-        ``buffer(name, shape)`` hands out the layer's reusable arrays (see ``layers.workspace``).
+        ``buffer(name, shape)`` hands out the layer's reusable arrays (see ``layers.workspace``). Gate outputs
+        need no buffer of their own: a cell may write them over x<t> @ W_x, the layer's ``by_gate`` array,
+        which backward then hands back as the array for dz.
         """
-        return {"gates": buffer("gates", (steps, batch, self.n_gates * self.hidden_size))}
+        return {}
 
     def weight_grads(self, p, g, x, states, saved, factors, dz, buffer) -> None:
         """Accumulate dW_x = X^T dZ, db = sum dZ, dW_h = H_prev^T dZ over all steps (X: (T*B, F))."""

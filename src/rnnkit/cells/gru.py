@@ -51,46 +51,47 @@ class GRUCell(Cell):
         return p
 
     def new_saved(self, steps, batch, buffer):
-        """Gate outputs r, z, n; and a: h @ W_hn + b_hn (reset_after) or r * h<t-1> (reset_before)."""
-        saved = super().new_saved(steps, batch, buffer)
-        saved["a"] = buffer("a", (steps, batch, self.hidden_size))
-        return saved
+        """a per step: h @ W_hn + b_hn (reset_after) or r * h<t-1> (reset_before), and a (B, 3H) scratch for
+        the recurrent products. No gate array: the kernels write r, z, n over x @ W_x (the layer's
+        ``by_gate`` array), and backward writes dz over them."""
+        return {"a": buffer("a", (steps, batch, self.hidden_size)),
+                "hw": buffer("hw", (batch, self.n_gates * self.hidden_size))}
 
     def step(self, p, xw_t, prev, out, saved, t):
         (h,) = prev
         (h_new,) = out
         H = self.hidden_size
-        gates, a = saved["gates"][t], saved["a"][t]
+        hw, a = saved["hw"], saved["a"][t]
         if self.reset_after:
-            np.matmul(h, p["W_h"], out=gates)
-            kernels.gru_forward_rows(gates, xw_t, p["b"], p["b_hn"], h, a, h_new)
+            np.matmul(h, p["W_h"], out=hw)
+            kernels.gru_forward_rows(hw, xw_t, p["b"], p["b_hn"], h, a, h_new)
         else:
-            np.matmul(h, p["W_h"][:, : 2 * H], out=gates[:, : 2 * H])
-            kernels.gru_gates_rows(gates, xw_t, p["b"], h, a)
-            np.matmul(a, p["W_h"][:, 2 * H :], out=gates[:, 2 * H :])
-            kernels.gru_candidate_rows(gates, xw_t, p["b"], h, h_new)
+            np.matmul(h, p["W_h"][:, : 2 * H], out=hw[:, : 2 * H])
+            kernels.gru_gates_rows(hw, xw_t, p["b"], h, a)
+            np.matmul(a, p["W_h"][:, 2 * H :], out=hw[:, 2 * H :])
+            kernels.gru_candidate_rows(hw, xw_t, p["b"], h, h_new)
 
     def backward_factors(self, p, saved, states, valid, buffer):
-        """What the backward kernels read: gate outputs, a, h<t-1> and the valid steps; ``dz`` is fresh."""
-        T, B, _ = saved["gates"].shape
-        valid = np.ones((T, B), saved["gates"].dtype) if valid is None else valid.reshape(T, B)
-        factors = {"gates": saved["gates"], "r": saved["gates"][..., : self.hidden_size], "a": saved["a"],
-                   "h_prev": states[0][:-1], "valid": valid}
-        return factors, buffer("by_gate", saved["gates"].shape)
+        """What the backward kernels read: a, h<t-1> and the valid steps; and the gate outputs, in the
+        layer's ``by_gate`` array, which the kernels turn into dz step by step."""
+        T, B, H = saved["a"].shape
+        gates = buffer("by_gate", (T, B, self.n_gates * H))
+        valid = np.ones((T, B), gates.dtype) if valid is None else valid.reshape(T, B)
+        return {"a": saved["a"], "h_prev": states[0][:-1], "valid": valid}, gates
 
     def step_backward(self, p, d, factors, t, dz_t):
         (dh,) = d
         H = self.hidden_size
-        gates, h_prev, valid = factors["gates"][t], factors["h_prev"][t], factors["valid"][t]
+        h_prev, valid = factors["h_prev"][t], factors["valid"][t]
         direct = np.empty_like(dh)
-        if self.reset_after:
+        if self.reset_after:  # a[t] becomes r * dz_n, the candidate's recurrent gradient (see weight_grads)
             dhw = np.empty_like(dz_t)
-            kernels.gru_backward_rows(dh, gates, factors["a"][t], h_prev, valid, dz_t, dhw, direct)
+            kernels.gru_backward_rows(dh, dz_t, factors["a"][t], h_prev, valid, dhw, direct)
             dh_prev = dhw @ factors["W_h_T"]
         else:
-            kernels.gru_update_backward_rows(dh, gates, h_prev, valid, dz_t, direct)
+            kernels.gru_update_backward_rows(dh, dz_t, h_prev, valid, direct)
             d_rh = dz_t[:, 2 * H :] @ factors["W_h_T"][2 * H :]
-            kernels.gru_reset_backward_rows(d_rh, gates, h_prev, valid, dz_t, direct)
+            kernels.gru_reset_backward_rows(d_rh, dz_t, h_prev, valid, direct)
             dh_prev = dz_t[:, : 2 * H] @ factors["W_h_T"][: 2 * H]
         dh_prev += direct
         return (dh_prev,)
@@ -105,9 +106,9 @@ class GRUCell(Cell):
         g["W_x"] += x.reshape(rows, -1).T @ dz2
         g["b"] += dz2.sum(axis=0)
         g["W_h"][:, : 2 * H] += h_prev.T @ dz2[:, : 2 * H]
-        if self.reset_after:  # the candidate's recurrent product sits inside r *: its gradient is r * dz_n
-            r_dz_n = np.multiply(factors["r"], dz[..., 2 * H :], out=buffer("r_dz_n", (T, B, H))).reshape(rows, H)
-            g["W_h"][:, 2 * H :] += h_prev.T @ r_dz_n
-            g["b_hn"] += r_dz_n.sum(axis=0)
+        a = saved["a"].reshape(rows, H)
+        if self.reset_after:  # the candidate's recurrent product sits inside r *: its gradient, r * dz_n, is in a
+            g["W_h"][:, 2 * H :] += h_prev.T @ a
+            g["b_hn"] += a.sum(axis=0)
         else:
-            g["W_h"][:, 2 * H :] += saved["a"].reshape(rows, H).T @ dz2[:, 2 * H :]
+            g["W_h"][:, 2 * H :] += a.T @ dz2[:, 2 * H :]

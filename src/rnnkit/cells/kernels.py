@@ -122,70 +122,73 @@ def _lstm_backward_row(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, 
 
 
 # -------------------------------------------------------------------------------------------------- GRU
-# Arrays are (B, 3H) for gates and dz (blocks r, z, n) and (B, H) for the rest, as for the LSTM.
+# As for the LSTM: (B, 3H) for hw, z, gates and dz (blocks r, z, n), (B, H) for the rest, and one array holds
+# x @ W_x, then the gate outputs, then dz.
 
 
 @_compiled
-def gru_forward_rows(gates, xw, bias, b_hn, h, a, h_new):
-    """reset_after. gates holds h<t-1> @ W_h on entry and r, z, n on return; a gets h<t-1> @ W_hn + b_hn."""
-    for b in range(gates.shape[0]):
-        _gru_forward_row(gates[b], xw[b], bias, b_hn, h[b], a[b], h_new[b])
+def gru_forward_rows(hw, z, bias, b_hn, h, a, h_new):
+    """reset_after. hw is h<t-1> @ W_h; z holds x<t> @ W_x on entry and r, z, n on return;
+    a gets h<t-1> @ W_hn + b_hn."""
+    for b in range(z.shape[0]):
+        _gru_forward_row(hw[b], z[b], bias, b_hn, h[b], a[b], h_new[b])
 
 
 @_compiled
-def _gru_forward_row(gates, xw, bias, b_hn, h, a, h_new):
+def _gru_forward_row(hw, z, bias, b_hn, h, a, h_new):
     H = h.size
     for j in range(H):
-        r = sigmoid(gates[j] + xw[j] + bias[j])
-        z = sigmoid(gates[H + j] + xw[H + j] + bias[H + j])
-        a[j] = gates[2 * H + j] + b_hn[j]
-        n = tanh(xw[2 * H + j] + bias[2 * H + j] + r * a[j])
-        gates[j], gates[H + j], gates[2 * H + j] = r, z, n
-        h_new[j] = n + z * (h[j] - n)
+        r = sigmoid(z[j] + hw[j] + bias[j])
+        u = sigmoid(z[H + j] + hw[H + j] + bias[H + j])
+        a[j] = hw[2 * H + j] + b_hn[j]
+        n = tanh(z[2 * H + j] + bias[2 * H + j] + r * a[j])
+        z[j], z[H + j], z[2 * H + j] = r, u, n
+        h_new[j] = n + u * (h[j] - n)
 
 
 @_compiled
-def gru_gates_rows(gates, xw, bias, h, a):
-    """reset_before, first half. gates[:, :2H] holds h<t-1> @ W_h[:, :2H] on entry, r and z on return;
+def gru_gates_rows(hw, z, bias, h, a):
+    """reset_before, first half. hw[:, :2H] is h<t-1> @ W_h[:, :2H]; z gets r and z in its first two blocks;
     a gets r * h<t-1>, the input of the candidate's recurrent product."""
-    for b in range(gates.shape[0]):
-        _gru_gates_row(gates[b], xw[b], bias, h[b], a[b])
+    for b in range(z.shape[0]):
+        _gru_gates_row(hw[b], z[b], bias, h[b], a[b])
 
 
 @_compiled
-def _gru_gates_row(gates, xw, bias, h, a):
+def _gru_gates_row(hw, z, bias, h, a):
     H = h.size
     for j in range(H):
-        r = sigmoid(gates[j] + xw[j] + bias[j])
-        gates[j], gates[H + j] = r, sigmoid(gates[H + j] + xw[H + j] + bias[H + j])
+        r = sigmoid(z[j] + hw[j] + bias[j])
+        z[j], z[H + j] = r, sigmoid(z[H + j] + hw[H + j] + bias[H + j])
         a[j] = r * h[j]
 
 
 @_compiled
-def gru_candidate_rows(gates, xw, bias, h, h_new):
-    """reset_before, second half. gates[:, 2H:] holds a @ W_hn on entry and n on return."""
-    for b in range(gates.shape[0]):
-        _gru_candidate_row(gates[b], xw[b], bias, h[b], h_new[b])
+def gru_candidate_rows(hw, z, bias, h, h_new):
+    """reset_before, second half. hw[:, 2H:] is a @ W_hn; z gets n in its last block."""
+    for b in range(z.shape[0]):
+        _gru_candidate_row(hw[b], z[b], bias, h[b], h_new[b])
 
 
 @_compiled
-def _gru_candidate_row(gates, xw, bias, h, h_new):
+def _gru_candidate_row(hw, z, bias, h, h_new):
     H = h.size
     for j in range(H):
-        n = tanh(gates[2 * H + j] + xw[2 * H + j] + bias[2 * H + j])
-        gates[2 * H + j] = n
-        h_new[j] = n + gates[H + j] * (h[j] - n)
+        n = tanh(z[2 * H + j] + hw[2 * H + j] + bias[2 * H + j])
+        z[2 * H + j] = n
+        h_new[j] = n + z[H + j] * (h[j] - n)
 
 
 @_compiled
-def gru_backward_rows(dh, gates, a, h_prev, valid, dz, dhw, direct):
-    """reset_after. dz = (dz_r, dz_z, dz_n); dhw = (dz_r, dz_z, r * dz_n), which meets W_h; direct = dh * z."""
+def gru_backward_rows(dh, gates, a, h_prev, valid, dhw, direct):
+    """reset_after. gates: r, z, n in, dz = (dz_r, dz_z, dz_n) out; a: h<t-1> @ W_hn + b_hn in, r * dz_n out;
+    dhw = (dz_r, dz_z, r * dz_n), which meets W_h; direct = dh * z."""
     for b in range(dh.shape[0]):
-        _gru_backward_row(dh[b], gates[b], a[b], h_prev[b], valid[b], dz[b], dhw[b], direct[b])
+        _gru_backward_row(dh[b], gates[b], a[b], h_prev[b], valid[b], dhw[b], direct[b])
 
 
 @_compiled
-def _gru_backward_row(dh, gates, a, h_prev, valid, dz, dhw, direct):
+def _gru_backward_row(dh, gates, a, h_prev, valid, dhw, direct):
     H = dh.size
     for j in range(H):
         r, z, n = gates[j], gates[H + j], gates[2 * H + j]
@@ -193,39 +196,42 @@ def _gru_backward_row(dh, gates, a, h_prev, valid, dz, dhw, direct):
         dz_n = dh_j * (1 - z) * (1 - n * n)
         dz_z = dh_j * (h_prev[j] - n) * z * (1 - z)
         dz_r = dz_n * a[j] * r * (1 - r)
-        dz[j], dz[H + j], dz[2 * H + j] = dz_r, dz_z, dz_n
-        dhw[j], dhw[H + j], dhw[2 * H + j] = dz_r, dz_z, r * dz_n
+        gates[j], gates[H + j], gates[2 * H + j] = dz_r, dz_z, dz_n
+        a[j] = r * dz_n
+        dhw[j], dhw[H + j], dhw[2 * H + j] = dz_r, dz_z, a[j]
         direct[j] = dh_j * z
 
 
 @_compiled
-def gru_update_backward_rows(dh, gates, h_prev, valid, dz, direct):
-    """reset_before, first half: dz_z, dz_n and direct = dh * z (dz_r needs dz_n @ W_hn.T first)."""
+def gru_update_backward_rows(dh, gates, h_prev, valid, direct):
+    """reset_before, first half: z, n in the gates' last two blocks become dz_z, dz_n; direct = dh * z
+    (dz_r needs dz_n @ W_hn.T first)."""
     for b in range(dh.shape[0]):
-        _gru_update_backward_row(dh[b], gates[b], h_prev[b], valid[b], dz[b], direct[b])
+        _gru_update_backward_row(dh[b], gates[b], h_prev[b], valid[b], direct[b])
 
 
 @_compiled
-def _gru_update_backward_row(dh, gates, h_prev, valid, dz, direct):
+def _gru_update_backward_row(dh, gates, h_prev, valid, direct):
     H = dh.size
     for j in range(H):
         z, n = gates[H + j], gates[2 * H + j]
         dh_j = dh[j] * valid
-        dz[H + j] = dh_j * (h_prev[j] - n) * z * (1 - z)
-        dz[2 * H + j] = dh_j * (1 - z) * (1 - n * n)
+        gates[H + j] = dh_j * (h_prev[j] - n) * z * (1 - z)
+        gates[2 * H + j] = dh_j * (1 - z) * (1 - n * n)
         direct[j] = dh_j * z
 
 
 @_compiled
-def gru_reset_backward_rows(d_rh, gates, h_prev, valid, dz, direct):
-    """reset_before, second half: from d(r h<t-1>) = dz_n @ W_hn.T, dz_r and direct += d(r h<t-1>) * r."""
+def gru_reset_backward_rows(d_rh, gates, h_prev, valid, direct):
+    """reset_before, second half: from d(r h<t-1>) = dz_n @ W_hn.T, r in the first block becomes dz_r, and
+    direct += d(r h<t-1>) * r."""
     for b in range(d_rh.shape[0]):
-        _gru_reset_backward_row(d_rh[b], gates[b], h_prev[b], valid[b], dz[b], direct[b])
+        _gru_reset_backward_row(d_rh[b], gates[b], h_prev[b], valid[b], direct[b])
 
 
 @_compiled
-def _gru_reset_backward_row(d_rh, gates, h_prev, valid, dz, direct):
+def _gru_reset_backward_row(d_rh, gates, h_prev, valid, direct):
     for j in range(d_rh.size):
         r = gates[j]
-        dz[j] = d_rh[j] * h_prev[j] * r * (1 - r) * valid
+        gates[j] = d_rh[j] * h_prev[j] * r * (1 - r) * valid
         direct[j] += d_rh[j] * r

@@ -23,9 +23,6 @@ class RNNCell(Cell):
         super().__init__(hidden_size)
         self.nonlinearity = nonlinearity
 
-    def new_saved(self, steps, batch, buffer):
-        return {}  # h<t> itself (the layer keeps every state) is all backward needs
-
     def step(self, p, xw_t, prev, out, saved, t):
         (h,) = prev
         (h_new,) = out

@@ -202,7 +202,7 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer):
     """
     T, B, F = x.shape
     H = cell.hidden_size
-    xw = buffer("by_gate", (T, B, cell.n_gates * H))  # dead after this loop: backward reuses it for dz
+    xw = buffer("by_gate", (T, B, cell.n_gates * H))  # the GRU and LSTM write their gates over it; then dz
     np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
     if not cell.adds_bias:
         xw += p["b"]
