@@ -12,7 +12,8 @@ where G is the number of gate blocks packed side by side along the last axis (in
    its local derivative act'(z) here for all T steps at once; the GRU and LSTM hand over their saved
    gate outputs, from which their compiled kernels form the local derivatives inside each step;
 2. ``step_backward``: the only sequential part, from t = T-1 to 0: dz<t> from the gradient reaching the
-   step, then dh<t-1> through W_h (the layer adds ``factors["W_h_T"]``, a contiguous copy of W_h.T);
+   step, then the gradients of the previous state, written into the layer's ``out`` arrays (dh<t-1> through
+   W_h, with ``factors["W_h_T"]``, a contiguous copy of W_h.T that the layer adds);
 3. ``weight_grads``: the weight gradients as one GEMM over all T*B rows.
 
 A cell's per-step buffers live in ``saved`` (arrays with a leading T axis, or scratch for one step). Letters: B batch, T time steps,

@@ -72,29 +72,31 @@ class GRUCell(Cell):
             kernels.gru_candidate_rows(hw, xw_t, p["b"], h, h_new)
 
     def backward_factors(self, p, saved, states, valid, buffer):
-        """What the backward kernels read: a, h<t-1> and the valid steps; and the gate outputs, in the
-        layer's ``by_gate`` array, which the kernels turn into dz step by step."""
+        """What the backward kernels read: a, h<t-1> and the valid steps, and one step's scratch; and the
+        gate outputs, in the layer's ``by_gate`` array, which the kernels turn into dz step by step."""
         T, B, H = saved["a"].shape
         gates = buffer("by_gate", (T, B, self.n_gates * H))
         valid = np.ones((T, B), gates.dtype) if valid is None else valid.reshape(T, B)
-        return {"a": saved["a"], "h_prev": states[0][:-1], "valid": valid}, gates
+        scratch = buffer("dhw", (B, 3 * H)) if self.reset_after else buffer("d_rh", (B, H))
+        factors = {"a": saved["a"], "h_prev": states[0][:-1], "valid": valid,
+                   "direct": buffer("direct", (B, H)), "scratch": scratch}
+        return factors, gates
 
-    def step_backward(self, p, d, factors, t, dz_t):
+    def step_backward(self, p, d, factors, t, dz_t, out):
         (dh,) = d
+        (dh_prev,) = out
         H = self.hidden_size
-        h_prev, valid = factors["h_prev"][t], factors["valid"][t]
-        direct = np.empty_like(dh)
+        h_prev, valid, direct, W_h_T = factors["h_prev"][t], factors["valid"][t], factors["direct"], factors["W_h_T"]
         if self.reset_after:  # a[t] becomes r * dz_n, the candidate's recurrent gradient (see weight_grads)
-            dhw = np.empty_like(dz_t)
+            dhw = factors["scratch"]
             kernels.gru_backward_rows(dh, dz_t, factors["a"][t], h_prev, valid, dhw, direct)
-            dh_prev = dhw @ factors["W_h_T"]
+            np.matmul(dhw, W_h_T, out=dh_prev)
         else:
             kernels.gru_update_backward_rows(dh, dz_t, h_prev, valid, direct)
-            d_rh = dz_t[:, 2 * H :] @ factors["W_h_T"][2 * H :]
+            d_rh = np.matmul(dz_t[:, 2 * H :], W_h_T[2 * H :], out=factors["scratch"])
             kernels.gru_reset_backward_rows(d_rh, dz_t, h_prev, valid, direct)
-            dh_prev = dz_t[:, : 2 * H] @ factors["W_h_T"][: 2 * H]
+            np.matmul(dz_t[:, : 2 * H], W_h_T[: 2 * H], out=dh_prev)
         dh_prev += direct
-        return (dh_prev,)
 
     def weight_grads(self, p, g, x, states, saved, factors, dz, buffer):
         """dW_x = X^T dZ and db = sum dZ as for every cell; the recurrent side depends on the convention."""

@@ -40,6 +40,7 @@ class LSTMCell(Cell):
         super().__init__(hidden_size)
         self.peephole = peephole
         self.forget_bias = forget_bias
+        self._no_peepholes = {}  # dtype -> zeros (H,), made once
 
     def init_params(self, input_size, rng, dtype):
         """As ``Cell.init_params``, with the forget-gate bias set to ``forget_bias`` and zero peepholes."""
@@ -61,7 +62,10 @@ class LSTMCell(Cell):
         """(p_i, p_f, p_o) for the kernels: zeros without peepholes, which leaves the equations unchanged."""
         if self.peephole:
             return p["p_i"], p["p_f"], p["p_o"]
-        zeros = np.zeros(self.hidden_size, p["W_h"].dtype)
+        dtype = p["W_h"].dtype
+        if dtype not in self._no_peepholes:
+            self._no_peepholes[dtype] = np.zeros(self.hidden_size, dtype)  # only ever read
+        zeros = self._no_peepholes[dtype]
         return zeros, zeros, zeros
 
     def step(self, p, xw_t, prev, out, saved, t):
@@ -80,12 +84,12 @@ class LSTMCell(Cell):
                    "peepholes": self._peepholes(p)}
         return factors, gates
 
-    def step_backward(self, p, d, factors, t, dz_t):
+    def step_backward(self, p, d, factors, t, dz_t, out):
         dh, dc = d
-        dc_prev = np.empty_like(dc)
+        dh_prev, dc_prev = out
         lstm_backward_rows(dh, dc, dz_t, factors["tanh_c"][t], factors["c_prev"][t], factors["valid"][t],
                            dc_prev, *factors["peepholes"])  # dz_t holds the gate outputs until this call
-        return dz_t @ factors["W_h_T"], dc_prev
+        np.matmul(dz_t, factors["W_h_T"], out=dh_prev)
 
     def weight_grads(self, p, g, x, states, saved, factors, dz, buffer):
         super().weight_grads(p, g, x, states, saved, factors, dz, buffer)

@@ -46,7 +46,7 @@ class RNNCell(Cell):
             factor *= valid
         return {"act": factor}, factor
 
-    def step_backward(self, p, d, factors, t, dz_t):
+    def step_backward(self, p, d, factors, t, dz_t, out):
         (dh,) = d
         dz_t *= dh
-        return (dz_t @ factors["W_h_T"],)
+        np.matmul(dz_t, factors["W_h_T"], out=out[0])
