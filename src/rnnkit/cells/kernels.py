@@ -108,16 +108,16 @@ def lstm_backward_rows(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, 
 
 @_compiled
 def _lstm_backward_row(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
-    H = dh.size
+    H, one = dh.size, dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
     for j in range(H):
         i, f, g, o = gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j]
         dh_j = dh[j] * valid
-        dz_o = dh_j * tanh_c[j] * o * (1 - o)
-        dC = dc[j] + dh_j * o * (1 - tanh_c[j] * tanh_c[j]) + dz_o * p_o[j]
+        dz_o = dh_j * tanh_c[j] * o * (one - o)
+        dC = dc[j] + dh_j * o * (one - tanh_c[j] * tanh_c[j]) + dz_o * p_o[j]
         dC_valid = dC * valid
-        dz_i = dC_valid * g * i * (1 - i)
-        dz_f = dC_valid * c_prev[j] * f * (1 - f)
-        gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j] = dz_i, dz_f, dC_valid * i * (1 - g * g), dz_o
+        dz_i = dC_valid * g * i * (one - i)
+        dz_f = dC_valid * c_prev[j] * f * (one - f)
+        gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j] = dz_i, dz_f, dC_valid * i * (one - g * g), dz_o
         dc_prev[j] = dC_valid * f + dz_i * p_i[j] + dz_f * p_f[j]
 
 
@@ -189,13 +189,13 @@ def gru_backward_rows(dh, gates, a, h_prev, valid, dhw, direct):
 
 @_compiled
 def _gru_backward_row(dh, gates, a, h_prev, valid, dhw, direct):
-    H = dh.size
+    H, one = dh.size, dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
     for j in range(H):
         r, z, n = gates[j], gates[H + j], gates[2 * H + j]
         dh_j = dh[j] * valid
-        dz_n = dh_j * (1 - z) * (1 - n * n)
-        dz_z = dh_j * (h_prev[j] - n) * z * (1 - z)
-        dz_r = dz_n * a[j] * r * (1 - r)
+        dz_n = dh_j * (one - z) * (one - n * n)
+        dz_z = dh_j * (h_prev[j] - n) * z * (one - z)
+        dz_r = dz_n * a[j] * r * (one - r)
         gates[j], gates[H + j], gates[2 * H + j] = dz_r, dz_z, dz_n
         a[j] = r * dz_n
         dhw[j], dhw[H + j], dhw[2 * H + j] = dz_r, dz_z, a[j]
@@ -212,12 +212,12 @@ def gru_update_backward_rows(dh, gates, h_prev, valid, direct):
 
 @_compiled
 def _gru_update_backward_row(dh, gates, h_prev, valid, direct):
-    H = dh.size
+    H, one = dh.size, dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
     for j in range(H):
         z, n = gates[H + j], gates[2 * H + j]
         dh_j = dh[j] * valid
-        gates[H + j] = dh_j * (h_prev[j] - n) * z * (1 - z)
-        gates[2 * H + j] = dh_j * (1 - z) * (1 - n * n)
+        gates[H + j] = dh_j * (h_prev[j] - n) * z * (one - z)
+        gates[2 * H + j] = dh_j * (one - z) * (one - n * n)
         direct[j] = dh_j * z
 
 
@@ -231,7 +231,8 @@ def gru_reset_backward_rows(d_rh, gates, h_prev, valid, direct):
 
 @_compiled
 def _gru_reset_backward_row(d_rh, gates, h_prev, valid, direct):
+    one = d_rh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
     for j in range(d_rh.size):
         r = gates[j]
-        gates[j] = d_rh[j] * h_prev[j] * r * (1 - r) * valid
+        gates[j] = d_rh[j] * h_prev[j] * r * (one - r) * valid
         direct[j] += d_rh[j] * r
