@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rnnkit import train as train_module
+from rnnkit.tasks import language_model as lm_task
 from rnnkit.checkpoint import load_checkpoint
 from rnnkit.cli import main
 from rnnkit.train import Trainer
@@ -70,7 +70,7 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
-    real = train_module.softmax_cross_entropy
+    real = lm_task.softmax_cross_entropy
     calls = []
 
     def nan_at_step_15(logits, y, mask):
@@ -78,7 +78,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
         loss, grad = real(logits, y, mask)
         return (float("nan") if len(calls) == 15 else loss), grad
 
-    monkeypatch.setattr(train_module, "softmax_cross_entropy", nan_at_step_15)
+    monkeypatch.setattr(lm_task, "softmax_cross_entropy", nan_at_step_15)
     out = tmp_path / "run"
     assert main(["train", "--steps", "40", "--out", str(out), *TINY, "--eval-every", "100"]) == 1
     err = capsys.readouterr().err

@@ -13,8 +13,12 @@ import numpy as np
 
 from . import generate
 from .checkpoint import CheckpointError
-from .data import load_corpus
-from .train import Diverged, TrainConfig, Trainer, load_run
+from .data import Vocabulary, load_corpus
+from .data.labelled import load_labelled, read_tsv
+from .tasks import classify
+from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
+
+WHAT = {"lm": "a language model", "classify": "a classifier", "generate": "a conditional generator"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,16 +27,20 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="rnnkit", description="Recurrent language models in NumPy: train, sample, score.")
+    parser = Parser(prog="rnnkit", description="Recurrent sequence models in NumPy: train, sample, classify, score.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    train = commands.add_parser("train", help="train a language model (default: an LSTM on names)")
-    train.add_argument("--data", help="names, python-source, or a UTF-8 text file or directory")
+    train = commands.add_parser("train", help="train a model (default: a language model, an LSTM on names)")
+    train.add_argument("--task", choices=TASK_NAMES, help="lm (default), classify, or generate (from a label)")
+    train.add_argument("--data", help="lm: names, python-source, or a UTF-8 text file or directory; "
+                                      "classify/generate: names-origin or a text<TAB>label file")
     train.add_argument("--level", choices=("char", "word"))
-    train.add_argument("--mode", choices=("lines", "stream"), help="override the corpus's own batching")
+    train.add_argument("--mode", choices=("lines", "stream"), help="lm: override the corpus's own batching")
     train.add_argument("--cell", choices=("lstm", "gru", "rnn"))
     train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop", "adagrad"))
     train.add_argument("--schedule", choices=("cosine", "constant"))
+    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, help="classify: read both ways")
+    train.add_argument("--pool", choices=("last", "mean", "max"), help="classify: how steps become one vector")
     for flag, kind in (("--hidden", int), ("--layers", int), ("--embed", int), ("--dropout", float),
                        ("--seq-len", int), ("--batch-size", int), ("--steps", int), ("--epochs", int),
                        ("--minutes", float), ("--lr", float), ("--clip", float), ("--seed", int),
@@ -41,9 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory to create (default: runs/<data>-<cell>[-N])")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
 
-    sample = commands.add_parser("sample", help="sample novel sequences from a trained run")
+    sample = commands.add_parser("sample", help="sample novel sequences from a language model or generator")
     sample.add_argument("run")
     sample.add_argument("-n", type=int, default=10)
+    sample.add_argument("--label", help="the label to generate from (conditional generators)")
+    sample.add_argument("--judge", metavar="RUN", help="a classifier run: how many samples it assigns to --label")
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--top-k", type=int)
     sample.add_argument("--top-p", type=float)
@@ -52,17 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--max-len", type=int)
     sample.add_argument("--seed", type=int)
 
+    predict = commands.add_parser("predict", help="a classifier's labels for texts, with their probabilities")
+    predict.add_argument("run")
+    predict.add_argument("texts", nargs="*")
+    predict.add_argument("--file", help="predict each line of this file")
+    predict.add_argument("--top", type=int, default=1, help="show the N most probable labels")
+    predict.add_argument("--json", action="store_true", help="one JSON object per text")
+
     score = commands.add_parser("score", help="log-probability, perplexity and bits per token of texts")
     score.add_argument("run")
     score.add_argument("texts", nargs="*")
     score.add_argument("--file", help="score each line of this file")
+    score.add_argument("--label", help="the label to score under (conditional generators)")
 
-    evaluate = commands.add_parser("eval", help="loss, perplexity and bits per token over a whole file")
+    evaluate = commands.add_parser("eval", help="metrics over a whole file (text, or text<TAB>label)")
     evaluate.add_argument("run")
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--json", action="store_true")
 
-    info = commands.add_parser("info", help="what a run is: model, parameters, corpus, steps, best loss")
+    info = commands.add_parser("info", help="what a run is: task, model, parameters, data, steps, best loss")
     info.add_argument("run")
     return parser
 
@@ -70,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "sample": cmd_sample, "score": cmd_score, "eval": cmd_eval,
-                "info": cmd_info}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "predict": cmd_predict, "score": cmd_score,
+                "eval": cmd_eval, "info": cmd_info}[args.command](args)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     except (ValueError, TypeError, CheckpointError, Diverged, OSError) as error:
@@ -98,7 +116,8 @@ def _new_run_dir(args, config) -> pathlib.Path:
             raise ValueError(f"--out {args.out!r} already exists and is not an empty directory; "
                              "choose another --out, or continue it with --resume")
         return out
-    stem = f"runs/{pathlib.Path(config.data).stem or 'data'}-{config.cell}"
+    task = "" if config.task == "lm" else f"-{config.task}"
+    stem = f"runs/{pathlib.Path(config.data).stem or 'data'}{task}-{config.cell}"
     out, n = pathlib.Path(stem), 1
     while out.exists():
         n += 1
@@ -117,11 +136,10 @@ def cmd_train(args) -> int:
         trainer = Trainer.resume(out, **{k: getattr(config, k) for k in given})
         print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
     else:
+        config.check()  # before the run directory is named or the data loaded
         out = _new_run_dir(args, config)
         trainer = Trainer(config, out)
-    data, model = trainer.data, trainer.model
-    print(f"{data.corpus_name}: {len(data.vocab)} {trainer.config.level} tokens in the vocabulary, "
-          f"{data.mode} mode; {trainer.config.cell} with {model.num_params:,} parameters -> {out}", file=sys.stderr)
+    print(f"{trainer.task.describe()} -> {out}", file=sys.stderr)
     try:
         status = trainer.run()
     except Diverged as error:
@@ -131,32 +149,40 @@ def cmd_train(args) -> int:
         print(f"interrupted at step {trainer.step}; saved. Continue with: rnnkit train --resume {out}",
               file=sys.stderr)
         return 0
-    _report(trainer, out)
+    for line in trainer.task.report(out, trainer.best):
+        print(line)
+    use = {"lm": f"sample more with: rnnkit sample {out}", "classify": f"predict with: rnnkit predict {out} TEXT",
+           "generate": f"sample with: rnnkit sample {out} --label LABEL"}
+    print(f"run saved in {out}; {use[trainer.config.task]}")
     return 0
-
-
-def _report(trainer: Trainer, out: pathlib.Path) -> None:
-    unit = "char" if trainer.config.level == "char" else "token"
-    valid = trainer.best
-    print(f"best validation cross-entropy: {valid:.4f} nats/{unit} ({valid / math.log(2):.3f} bits/{unit})")
-    baseline = trainer.baseline()
-    if baseline is not None:
-        print(f"trigram add-k baseline (k={baseline[1]}) on the same split: {baseline[0]:.4f} nats/{unit}")
-    samples = trainer.samples(10, seed=trainer.config.seed)
-    if trainer.data.train_lines is not None:
-        novel = [s for s in samples if s not in trainer.data.train_lines]
-        print(f"samples ({len(novel)}/{len(samples)} novel, not in the training data):")
-    else:
-        print("sample:")
-    for text in samples:
-        print(f"  {text}")
-    print(f"run saved in {out}; sample more with: rnnkit sample {out}")
 
 
 # ------------------------------------------------------------------------------------ using a run
 
+def _load(path, command: str, tasks: tuple[str, ...]):
+    run = load_run(path)
+    if run.task not in tasks:
+        raise ValueError(f"{command} needs {' or '.join(WHAT[t] for t in tasks)}; {path} is {WHAT[run.task]} "
+                         f"(--task {run.task})")
+    return run
+
+
+def _conditioned(run, label, path):
+    """The model to sample or score with: a generator bound to ``label``, or a language model as it is."""
+    if run.task == "lm":
+        if label is not None:
+            raise ValueError(f"--label is for conditional generators (--task generate); {path} is a language model")
+        return run.model
+    known = run.meta["labels"]
+    if label is None:
+        raise ValueError(f"{path} is a conditional generator: give --label, one of {', '.join(known)}")
+    return run.model.given(int(classify.label_ids([label], known)[0]))
+
+
 def cmd_sample(args) -> int:
-    model, vocab, meta = load_run(args.run)
+    run = _load(args.run, "sample", ("lm", "generate"))
+    model, meta = _conditioned(run, args.label, args.run), run.meta
+    vocab = Vocabulary.from_json(meta["vocab"])
     lines = meta["mode"] == "lines"
     max_len = args.max_len if args.max_len is not None else (50 if lines else 300)
     if args.beam is not None:
@@ -167,32 +193,63 @@ def cmd_sample(args) -> int:
         return 0
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
+    judge = None if args.judge is None else _load(args.judge, "--judge", ("classify",))
     samples = generate.sample(model, vocab, meta["start"], n=args.n, max_len=max_len,
                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                               prefix=args.prefix, rng=np.random.default_rng(args.seed), stop_at_eos=lines)
     for text in samples:
         print(text)
     if lines:
-        train = _training_lines(meta)
+        train = _training_texts(run)
         if train is not None:
             novel = sum(s not in train for s in samples)
             print(f"{novel}/{len(samples)} novel (not in the training data)", file=sys.stderr)
+    if judge is not None:
+        if args.label not in judge.meta["labels"]:
+            raise ValueError(f"--judge {args.judge} does not know the label {args.label!r}")
+        named = [s for s in samples if s]
+        p = classify.probabilities(judge.model, judge.meta, judge.config, named) if named else np.zeros((0, 1))
+        agree = sum(judge.meta["labels"][k] == args.label for k in p.argmax(axis=1))
+        print(f"{agree}/{len(samples)} judged {args.label} by {args.judge}", file=sys.stderr)
     return 0
 
 
-def _training_lines(meta):
+def _training_texts(run):
     try:
-        corpus = load_corpus(meta["config"]["data"])
+        if run.task == "generate":
+            return set(load_labelled(run.config.data).split()["train"][0])
+        return set(load_corpus(run.config.data).split("lines")[0])
     except ValueError:
-        return None  # the corpus is gone; novelty cannot be told
-    return set(corpus.split("lines")[0])
+        return None  # the data is gone; novelty cannot be told
+
+
+def _texts(args, command: str) -> list[str]:
+    if bool(args.texts) == bool(args.file):
+        raise ValueError(f"{command} takes texts or --file F, exactly one of them")
+    return args.texts or _read_lines(args.file)
+
+
+def cmd_predict(args) -> int:
+    if args.top < 1:
+        raise ValueError(f"--top must be a positive int, got {args.top}")
+    texts = _texts(args, "predict")
+    run = _load(args.run, "predict", ("classify",))
+    p = classify.probabilities(run.model, run.meta, run.config, texts)
+    labels = run.meta["labels"]
+    for text, row in zip(texts, p):
+        best = np.argsort(-row, kind="stable")[: args.top]
+        if args.json:
+            print(json.dumps({"text": text, "labels": [{"label": labels[k], "p": float(row[k])} for k in best]}))
+        else:
+            print("  ".join(f"{labels[k]} {row[k]:.3f}" for k in best) + f"\t{text}")
+    return 0
 
 
 def cmd_score(args) -> int:
-    if bool(args.texts) == bool(args.file):
-        raise ValueError("score takes texts or --file F, exactly one of them")
-    model, vocab, meta = load_run(args.run)
-    texts = args.texts or _read_lines(args.file)
+    texts = _texts(args, "score")
+    run = _load(args.run, "score", ("lm", "generate"))
+    model, meta = _conditioned(run, args.label, args.run), run.meta
+    vocab = Vocabulary.from_json(meta["vocab"])
     unit = "char" if vocab.level == "char" else "token"
     print(f"{'log P':>10} {'ppl':>9} {'bits/' + unit:>10}  text")
     for text in texts:
@@ -207,40 +264,60 @@ def _read_lines(path) -> list[str]:
 
     lines = [line for line in read_text(pathlib.Path(path)).splitlines() if line.strip()]
     if not lines:
-        raise ValueError(f"--file {path!r} has no lines to score")
+        raise ValueError(f"--file {path!r} has no lines in it")
     return lines
 
 
 def cmd_eval(args) -> int:
-    model, vocab, meta = load_run(args.run)
-    corpus = load_corpus(args.data)
-    if meta["mode"] == "lines":
-        totals = [generate.score(model, vocab, meta["start"], line) for line in corpus.lines]
-        log_prob, tokens = sum(t[0] for t in totals), sum(t[1] for t in totals)
+    run = load_run(args.run)
+    if run.task == "classify":
+        data = read_tsv(args.data)
+        r = classify.evaluate_texts(run.model, run.meta, run.config, data.texts, data.labels)
+        result = {k: r[k] for k in ("accuracy", "macro_f1", "loss", "n")}
+        text = f"{r['n']} texts: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}, loss {r['loss']:.4f}"
     else:
-        log_prob, tokens = generate.evaluate_stream(model, vocab, meta["start"], corpus.text)
-    s = generate.summary(log_prob, tokens)
-    key = "bits_per_char" if vocab.level == "char" else "bits_per_token"
-    result = {"loss": s["loss"], "perplexity": s["perplexity"], key: s["bits"]}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        unit = key.split("_")[-1]
-        print(f"{tokens} {unit}s: loss {s['loss']:.4f} nats/{unit}, perplexity {s['perplexity']:.3f}, "
-              f"{s['bits']:.4f} bits/{unit}")
+        result, text = _evaluate_generator(run, args.data)
+    print(json.dumps(result) if args.json else text)
     return 0
 
 
+def _evaluate_generator(run, path) -> tuple[dict, str]:
+    meta, vocab = run.meta, Vocabulary.from_json(run.meta["vocab"])
+    if run.task == "generate":
+        data = read_tsv(path)
+        ids = classify.label_ids(data.labels, meta["labels"])
+        totals = [generate.score(run.model.given(int(k)), vocab, meta["start"], t) for t, k in zip(data.texts, ids)]
+    elif meta["mode"] == "lines":
+        totals = [generate.score(run.model, vocab, meta["start"], line) for line in load_corpus(path).lines]
+    else:
+        totals = [generate.evaluate_stream(run.model, vocab, meta["start"], load_corpus(path).text)]
+    log_prob, tokens = sum(t[0] for t in totals), sum(t[1] for t in totals)
+    s = generate.summary(log_prob, tokens)
+    key = "bits_per_char" if vocab.level == "char" else "bits_per_token"
+    unit = key.split("_")[-1]
+    return ({"loss": s["loss"], "perplexity": s["perplexity"], key: s["bits"]},
+            f"{tokens} {unit}s: loss {s['loss']:.4f} nats/{unit}, perplexity {s['perplexity']:.3f}, "
+            f"{s['bits']:.4f} bits/{unit}")
+
+
 def cmd_info(args) -> int:
-    _, vocab, meta = load_run(args.run, which="last")
-    c = meta["config"]
+    run = load_run(args.run, which="last")
+    c, meta = run.config, run.meta
+    vocab = Vocabulary.from_json(meta["vocab"])
     best = meta["best_valid_loss"]
-    print(f"model: {c['cell']}, {c['layers']} layer(s) of {c['hidden']}, embedding {c['embed']}, "
-          f"dropout {c['dropout']}")
+    shape = f", {'bidirectional, ' if c.bidirectional else ''}{c.pool} pooling" if c.task == "classify" else ""
+    print(f"task: {c.task} ({WHAT[c.task]})")
+    print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}, embedding {c.embed}, dropout {c.dropout}{shape}")
     print(f"parameters: {meta['num_params']:,}")
-    print(f"corpus: {meta['corpus']} ({meta['mode']} mode, {vocab.level} level, vocabulary {len(vocab)})")
+    if c.task == "lm":
+        print(f"corpus: {meta['corpus']} ({meta['mode']} mode, {vocab.level} level, vocabulary {len(vocab)})")
+    else:
+        labels = meta["labels"]
+        print(f"data: {meta['corpus']} ({vocab.level} level, vocabulary {len(vocab)}, {len(labels)} labels: "
+              f"{', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''})")
     print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
-    print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{vocab.level}'}")
+    unit = "text" if c.task == "classify" else vocab.level
+    print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
     return 0
 
 

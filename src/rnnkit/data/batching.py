@@ -1,4 +1,7 @@
-"""Batching for language models: inputs x, targets y (the next tokens) and a mask, all (B, T).
+"""Batching: right-padded id arrays (B, T) with a boolean mask (B, T) of the valid steps.
+
+Language models get inputs x, targets y (the next tokens) and the mask; classifiers get x, the mask and
+one label per sequence (B,).
 
 Line mode: each line is one sequence, x = [<EOS>, t1, ..., tn] and y = [t1, ..., tn, <EOS>] cut to ``seq_len``
 steps, right-padded with <PAD> and masked; lines are reshuffled every epoch (the order of epoch e depends on
@@ -28,9 +31,12 @@ class LineBatches:
         self.pad, self.seed = pad, seed
         self.batches_per_epoch = -(-len(sequences) // self.batch_size)
 
+    def chosen(self, epoch: int, index: int) -> np.ndarray:
+        """Which sequences batch ``index`` of ``epoch`` holds."""
+        return epoch_order(len(self.inputs), self.seed, epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+
     def batch(self, epoch: int, index: int):
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.inputs))
-        chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
+        chosen = self.chosen(epoch, index)
         return pad([self.inputs[i] for i in chosen], [self.targets[i] for i in chosen], self.pad)
 
     def in_order(self):
@@ -40,14 +46,54 @@ class LineBatches:
             yield pad(self.inputs[start:stop], self.targets[start:stop], self.pad)
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of ``n`` sequences in ``epoch``: it depends on (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
 def pad(inputs, targets, pad_id):
     """Right-pad lists of 1-D id arrays to (B, T) arrays; returns x, y and the boolean mask."""
-    lengths = np.array([len(s) for s in inputs])
+    x, mask = pad_ids(inputs, pad_id)
+    y, _ = pad_ids(targets, pad_id)
+    return x, y, mask
+
+
+def pad_ids(sequences, pad_id):
+    """Right-pad a list of non-empty 1-D id arrays to one (B, T) array; returns it and the boolean mask."""
+    lengths = np.array([len(s) for s in sequences])
     mask = np.arange(lengths.max())[None, :] < lengths[:, None]
     x = np.full(mask.shape, pad_id, dtype=np.int64)
-    y = np.full(mask.shape, pad_id, dtype=np.int64)
-    x[mask], y[mask] = np.concatenate(inputs), np.concatenate(targets)
-    return x, y, mask
+    x[mask] = np.concatenate(sequences)
+    return x, mask
+
+
+class LabelledBatches:
+    """Sequences (cut to their first ``seq_len`` tokens) with one label each: (x, mask, labels (B,))."""
+
+    carries_state = False
+
+    def __init__(self, sequences, labels, batch_size: int, seq_len: int, pad: int, seed: int = 0):
+        self.batch_size = _checks.positive_int("batch_size", batch_size)
+        self.seq_len = _checks.positive_int("seq_len", seq_len)
+        if not sequences or len(sequences) != len(labels):
+            raise ValueError(f"need one label per sequence and at least one, got {len(sequences)} and {len(labels)}")
+        self.sequences = [np.asarray(s[:seq_len]) for s in sequences]
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.pad, self.seed = pad, seed
+        self.batches_per_epoch = -(-len(sequences) // self.batch_size)
+
+    def batch(self, epoch: int, index: int):
+        chosen = epoch_order(len(self.sequences), self.seed, epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        return self._take(chosen)
+
+    def in_order(self):
+        """Every sequence once, in the order given (for evaluation)."""
+        for start in range(0, len(self.sequences), self.batch_size):
+            yield self._take(np.arange(start, min(start + self.batch_size, len(self.sequences))))
+
+    def _take(self, chosen):
+        x, mask = pad_ids([self.sequences[i] for i in chosen], self.pad)
+        return x, mask, self.labels[chosen]
 
 
 class StreamBatches:

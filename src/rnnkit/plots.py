@@ -1,0 +1,63 @@
+"""PNG plots of a run: the loss curves, a classifier's confusion matrix. Written atomically with matplotlib."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: pathlib.Path) -> None:
+    plt = _pyplot()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def plot_losses(run_dir: pathlib.Path) -> None:
+    """loss.png: training loss per step and validation loss, from metrics.jsonl."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    valid = [(r["step"], r["valid_loss"]) for r in records if "valid_loss" in r]
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train), lw=0.6, alpha=0.7, label="training")
+    if valid:
+        ax.plot(*zip(*valid), marker="o", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats per token)")
+    ax.legend()
+    _save(fig, run_dir / "loss.png")
+
+
+def plot_confusion(path: pathlib.Path, confusion, labels: list[str], title: str) -> None:
+    """A confusion matrix as a heat map of row shares (each true class sums to 1), with the counts written in."""
+    counts = np.asarray(confusion)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = 3 + 0.45 * len(labels)
+    fig, ax = _pyplot().subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if len(labels) <= 30:
+        for (i, j), count in np.ndenumerate(counts):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if shares[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
+    _save(fig, path)

@@ -1,0 +1,163 @@
+"""Task ``classify``: many-to-one, a text -> one label, with a ``SequenceClassifier``.
+
+Data: ``names-origin`` (a name -> the language it comes from) or a ``text<TAB>label`` file, split into
+training, validation and test data (stratified, deterministic). Texts are cut to ``--seq-len`` tokens.
+Validation reports loss, accuracy and macro-F1; the final report gives the test split's metrics, per-class
+precision and recall and a confusion matrix (``confusion.png``), beside two baselines fitted on the same
+training split: naive Bayes over n-grams (smoothing chosen on validation) and the majority class.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+from ..baselines import best_naive_bayes
+from ..data import Vocabulary
+from ..data.batching import LabelledBatches
+from ..data.labelled import load_labelled
+from ..losses import softmax_cross_entropy
+from ..metrics import classification_report
+from ..models import SequenceClassifier
+from ..plots import plot_confusion
+
+
+def build_model(config, meta: dict) -> SequenceClassifier:
+    return SequenceClassifier(len(meta["labels"]), vocab_size=len(Vocabulary.from_json(meta["vocab"])),
+                              cell=config.cell, hidden_size=config.hidden, num_layers=config.layers,
+                              bidirectional=config.bidirectional, embed_size=config.embed, pool=config.pool,
+                              dropout=config.dropout, seed=config.seed)
+
+
+def label_ids(labels: list[str], known: list[str]) -> np.ndarray:
+    """Each label's index in ``known``; a label the run never saw is an error naming it."""
+    index = {label: i for i, label in enumerate(known)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise ValueError(f"labels never seen in training: {', '.join(map(repr, unknown[:5]))} "
+                         f"(the run knows {len(known)}: {', '.join(known[:20])}{' ...' if len(known) > 20 else ''})")
+    return np.array([index[label] for label in labels], dtype=np.int64)
+
+
+def encode(vocab: Vocabulary, texts: list[str]) -> list[np.ndarray]:
+    ids = [vocab.encode(text) for text in texts]
+    empty = [text for text, seq in zip(texts, ids) if seq.size == 0]
+    if empty:
+        raise ValueError(f"texts must hold at least one token, got {empty[0]!r}")
+    return ids
+
+
+def evaluate(model, batches: LabelledBatches) -> dict:
+    """Loss, accuracy, macro-F1, n and the per-class report over every sequence of ``batches``."""
+    total, predictions = 0.0, []
+    for x, mask, y in batches.in_order():
+        logits = model.forward(x, mask, training=False)
+        loss, _ = softmax_cross_entropy(logits, y)
+        total += loss * len(y)
+        predictions.append(logits.argmax(axis=1))
+    report = classification_report(batches.labels, np.concatenate(predictions), model.config["num_classes"])
+    return {"loss": total / len(batches.labels), **report}
+
+
+def probabilities(model, meta: dict, config, texts: list[str]) -> np.ndarray:
+    """p(label | text), (N, K), for raw texts, with the run's vocabulary and cut to its --seq-len."""
+    vocab = Vocabulary.from_json(meta["vocab"])
+    batches = LabelledBatches(encode(vocab, texts), np.zeros(len(texts)), 256, config.seq_len, vocab.pad)
+    return np.concatenate([model.probabilities(x, mask) for x, mask, _ in batches.in_order()])
+
+
+def evaluate_texts(model, meta: dict, config, texts: list[str], labels: list[str]) -> dict:
+    vocab = Vocabulary.from_json(meta["vocab"])
+    y = label_ids(labels, meta["labels"])
+    return evaluate(model, LabelledBatches(encode(vocab, texts), y, 256, config.seq_len, vocab.pad))
+
+
+class Task:
+    def __init__(self, config, meta: dict | None = None):
+        self.config = config
+        data = load_labelled(config.data)
+        self.corpus_name, self.dropped = data.name, data.dropped
+        self.parts = data.split()
+        train_texts = self.parts["train"][0]
+        if meta is not None:
+            self.labels, self.vocab = meta["labels"], Vocabulary.from_json(meta["vocab"])
+        else:
+            self.labels = sorted(set(data.labels))
+            source = data.texts if config.level == "char" else train_texts  # words: <UNK> for unseen ones
+            self.vocab = Vocabulary.build(source, config.level, config.min_freq, config.max_vocab)
+        self.ids, self.y = {}, {}
+        for part, (texts, labels) in self.parts.items():
+            self.ids[part], self.y[part] = encode(self.vocab, texts), label_ids(labels, self.labels)
+        self.batches = self._batches("train", config.seed)
+        self.valid = self._batches("valid")
+        self.model = build_model(config, self.metadata())
+
+    def _batches(self, part: str, seed: int = 0) -> LabelledBatches:
+        return LabelledBatches(self.ids[part], self.y[part], self.config.batch_size, self.config.seq_len,
+                               self.vocab.pad, seed)
+
+    def train_step(self, batch, carry):
+        x, mask, y = batch
+        loss, dlogits = softmax_cross_entropy(self.model.forward(x, mask), y)
+        self.model.backward(dlogits)
+        return loss, None, int(mask.sum())
+
+    def validate(self) -> dict:
+        result = evaluate(self.model, self.valid)
+        return {k: result[k] for k in ("loss", "accuracy", "macro_f1")}
+
+    @staticmethod
+    def describe_validation(metrics) -> str:
+        return f"loss {metrics['loss']:.4f}, accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}"
+
+    def show(self, seed: int) -> list[str]:
+        return []
+
+    def metadata(self) -> dict:
+        return {"vocab": self.vocab.to_json(), "labels": self.labels, "corpus": self.corpus_name}
+
+    def describe(self) -> str:
+        sizes = "/".join(str(len(self.ids[p])) for p in ("train", "valid", "test"))
+        cut = sum(len(s) > self.config.seq_len for s in self.ids["train"])
+        return (f"{self.corpus_name}: {sum(map(len, self.ids.values())):,} texts ({sizes} train/valid/test), "
+                f"{len(self.labels)} labels, {len(self.vocab)} {self.config.level} tokens"
+                + (f", {self.dropped} ambiguous names left out" if self.dropped else "")
+                + (f", {cut} training texts cut to --seq-len {self.config.seq_len}" if cut else "")
+                + f"; {'bidirectional ' if self.config.bidirectional else ''}{self.config.cell}, {self.config.pool} "
+                f"pooling, {self.model.num_params:,} parameters")
+
+    def baselines(self, texts: list[str]) -> dict:
+        """Predictions of naive Bayes and of the majority class for ``texts``, fitted on the training split."""
+        bayes = best_naive_bayes(self.parts["train"][0], self.y["train"], self.parts["valid"][0], self.y["valid"],
+                                 len(self.labels), self.config.level)
+        majority = np.bincount(self.y["train"], minlength=len(self.labels)).argmax()
+        return {f"naive Bayes ({self.config.level} n-grams, alpha={bayes.alpha})": bayes.predict(texts),
+                f"majority class ({self.labels[majority]})": np.full(len(texts), majority)}
+
+    def report(self, run_dir, best_loss: float) -> list[str]:
+        """Test metrics of the best checkpoint beside the baselines; writes confusion.png and test_report.json."""
+        from ..checkpoint import load_checkpoint
+        from ..train import load_params
+
+        run_dir = pathlib.Path(run_dir)
+        load_params(self.model, load_checkpoint(run_dir / "best.safetensors")[0])
+        test = evaluate(self.model, self._batches("test"))
+        lines = [f"test split ({test['n']} texts), best checkpoint: accuracy {test['accuracy']:.1%}, "
+                 f"macro-F1 {test['macro_f1']:.3f}", "baselines fitted on the same training split:"]
+        summary = {"model": {k: test[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
+        for name, predicted in self.baselines(self.parts["test"][0]).items():
+            r = classification_report(self.y["test"], predicted, len(self.labels))
+            lines.append(f"  {name}: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}")
+            summary[name] = {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
+        lines.append(f"{'label':<16} {'precision':>9} {'recall':>7} {'support':>8}")
+        for k, label in enumerate(self.labels):
+            lines.append(f"{label:<16} {test['precision'][k]:9.3f} {test['recall'][k]:7.3f} {test['support'][k]:8d}")
+        plot_confusion(run_dir / "confusion.png", test["confusion"], self.labels,
+                       f"{self.corpus_name}, test split: accuracy {test['accuracy']:.1%}")
+        summary["per_class"] = {label: {"precision": test["precision"][k], "recall": test["recall"][k],
+                                        "support": test["support"][k]} for k, label in enumerate(self.labels)}
+        (run_dir / "test_report.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        lines.append(f"confusion matrix: {run_dir / 'confusion.png'}; all of it: {run_dir / 'test_report.json'}")
+        return lines
