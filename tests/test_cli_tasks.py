@@ -1,0 +1,170 @@
+"""The classify and generate tasks through main(argv): trained, saved, used, resumed; bad input as one line."""
+
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from rnnkit.checkpoint import load_checkpoint
+from rnnkit.cli import main
+from rnnkit.train import Trainer
+from test_cli import one_error_line
+from test_train import losses
+
+TINY = ["--hidden", "16", "--embed", "8", "--batch-size", "16", "--lr", "0.02", "--eval-every", "20"]
+
+
+@pytest.fixture(scope="module")
+def tsv(tmp_path_factory):
+    """Words labelled by their vowel: a rule a model can learn from spelling."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(300):
+        vowel = rng.choice(list("aeo"))
+        word = "".join(rng.choice([vowel, *"bcdfgkl"], size=rng.integers(3, 9)))
+        lines.append(f"{word}{vowel}\t{ {'a': 'alpha', 'e': 'echo', 'o': 'oscar'}[vowel]}")
+    path = tmp_path_factory.mktemp("data") / "words.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tsv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "classify"
+    assert main(["train", "--task", "classify", "--data", str(tsv), "--bidirectional", "--pool", "max",
+                 "--steps", "120", "--out", str(out), *TINY]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def generator_run(tsv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "generate"
+    assert main(["train", "--task", "generate", "--data", str(tsv), "--steps", "40", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_a_classifier_trains_reports_predicts_and_evaluates(classifier_run, tsv, capsys):
+    assert {"best.safetensors", "last.safetensors", "confusion.png", "test_report.json", "loss.png"} <= {
+        p.name for p in classifier_run.iterdir()}
+    report = json.loads((classifier_run / "test_report.json").read_text())
+    assert report["model"]["accuracy"] > 0.8 and set(report["per_class"]) == {"alpha", "echo", "oscar"}
+
+    assert main(["predict", str(classifier_run), "bobba", "kokko", "--top", "2"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("alpha ") and rows[1].startswith("oscar ") and rows[0].endswith("\tbobba")
+    assert main(["predict", str(classifier_run), "deke", "--json", "--top", "5"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["text"] == "deke" and [p["label"] for p in answer["labels"]][0] == "echo"
+    assert len(answer["labels"]) == 3 and sum(p["p"] for p in answer["labels"]) == pytest.approx(1.0)
+
+    assert main(["eval", str(classifier_run), "--data", str(tsv), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"accuracy", "macro_f1", "loss", "n"} and result["n"] == 300 and result["accuracy"] > 0.8
+
+    assert main(["info", str(classifier_run)]) == 0
+    info = capsys.readouterr().out
+    assert "task: classify (a classifier)" in info and "bidirectional, max pooling" in info and "3 labels" in info
+
+
+def test_a_generator_samples_by_label_and_scores(generator_run, capsys):
+    assert main(["sample", str(generator_run), "--label", "oscar", "-n", "5", "--seed", "1"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 5 and "novel" in captured.err
+    assert main(["sample", str(generator_run), "--label", "echo", "--beam", "3", "-n", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["score", str(generator_run), "bakka", "--label", "alpha"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["info", str(generator_run)]) == 0
+    assert "task: generate" in capsys.readouterr().out
+
+
+def test_a_classifier_judges_a_generators_samples(generator_run, classifier_run, capsys):
+    assert main(["sample", str(generator_run), "--label", "alpha", "-n", "20", "--judge", str(classifier_run)]) == 0
+    judged = capsys.readouterr().err.splitlines()[-1]
+    assert judged.endswith(f"judged alpha by {classifier_run}") and int(judged.split("/")[0]) >= 0
+
+
+def test_the_generate_report_names_novelty_and_the_judge(tsv, tmp_path, capsys):
+    assert main(["train", "--task", "generate", "--data", str(tsv), "--steps", "5", "--out", str(tmp_path / "g"),
+                 *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "a trigram per label" in printed and "judged as the label they were generated for" in printed
+    assert "novel" in printed and "--label LABEL" in printed
+
+
+@pytest.mark.parametrize("task", ["classify", "generate"])
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, tmp_path, monkeypatch, task):
+    args = ["train", "--task", task, "--data", str(tsv), "--steps", "40", "--layers", "2", "--dropout", "0.2",
+            *TINY, "--eval-every", "10"]
+    assert main(args + ["--out", str(tmp_path / "whole")]) == 0
+    original = Trainer._train_step
+
+    def step_then_signal(self):
+        record = original(self)
+        if self.step == 23:
+            signal.raise_signal(signal.SIGTERM)
+        return record
+
+    monkeypatch.setattr(Trainer, "_train_step", step_then_signal)
+    assert main(args + ["--out", str(tmp_path / "parts")]) == 0
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "parts" / "last.safetensors")[1]["step"] == 23
+    assert main(["train", "--resume", str(tmp_path / "parts")]) == 0
+    assert losses(tmp_path / "parts") == losses(tmp_path / "whole") and len(losses(tmp_path / "whole")) == 40
+    parts, whole = (load_checkpoint(tmp_path / run / "last.safetensors")[0] for run in ("parts", "whole"))
+    assert parts.keys() == whole.keys() and all(np.array_equal(parts[k], whole[k]) for k in whole)
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--pool", "max"], "--pool does not apply to --task lm (it is for --task classify)"),
+        (["--bidirectional"], "--bidirectional does not apply to --task lm"),
+        (["--task", "generate", "--no-bidirectional"], "--bidirectional does not apply to --task generate"),
+        (["--task", "classify", "--mode", "stream"], "--mode does not apply to --task classify"),
+        (["--task", "classify", "--sample-every", "5"], "--sample-every does not apply to --task classify"),
+        (["--task", "translate"], "argument --task: invalid choice"),
+        (["--task", "classify", "--data", "names"], "--data 'names': no such file (built-in: names-origin"),
+    ],
+)
+def test_flags_that_do_not_apply_are_errors(tmp_path, capsys, argv, expected):
+    one_error_line(capsys, main(["train", "--out", str(tmp_path / "r"), *argv]), expected)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [("abc\tx\nno tab\n", "data.tsv:2: expected text<TAB>label"), ("abc\tx\nabd\t \n", "data.tsv:2: empty label"),
+     ("abc\tx\nabd\tx\n", "has one class only ('x')")],
+)
+def test_bad_tsv_files_are_one_line(tmp_path, capsys, content, expected):
+    path = tmp_path / "data.tsv"
+    path.write_text(content, encoding="utf-8")
+    for task in ("classify", "generate"):
+        one_error_line(capsys, main(["train", "--task", task, "--data", str(path), "--out", str(tmp_path / "r")]),
+                       expected)
+
+
+def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_run, tmp_path, capsys):
+    lm = tmp_path / "lm"
+    assert main(["train", "--steps", "2", "--hidden", "8", "--embed", "4", "--out", str(lm)]) == 0
+    capsys.readouterr()
+    one_error_line(capsys, main(["predict", str(lm), "Maria"]),
+                   f"predict needs a classifier; {lm} is a language model (--task lm)")
+    one_error_line(capsys, main(["sample", str(classifier_run)]), "sample needs a language model or a conditional")
+    one_error_line(capsys, main(["sample", str(lm), "--label", "alpha"]), "--label is for conditional generators")
+    one_error_line(capsys, main(["sample", str(generator_run)]), "give --label, one of alpha, echo, oscar")
+    one_error_line(capsys, main(["sample", str(generator_run), "--label", "zulu"]),
+                   "labels never seen in training: 'zulu' (the run knows 3: alpha, echo, oscar)")
+    one_error_line(capsys, main(["sample", str(generator_run), "--label", "alpha", "--judge", str(lm)]),
+                   "--judge needs a classifier")
+    one_error_line(capsys, main(["predict", str(classifier_run)]), "predict takes texts or --file F")
+    one_error_line(capsys, main(["predict", str(classifier_run), "ab", "--top", "0"]), "--top must be a positive int")
+    one_error_line(capsys, main(["predict", str(classifier_run), "ab§"]), "characters the model never saw: '§'")
+    unseen = tmp_path / "unseen.tsv"
+    unseen.write_text("bako\talpha\nbeke\tkilo\n", encoding="utf-8")
+    one_error_line(capsys, main(["eval", str(classifier_run), "--data", str(unseen)]),
+                   "labels never seen in training: 'kilo'")
+    one_error_line(capsys, main(["eval", str(generator_run), "--data", str(unseen)]),
+                   "labels never seen in training: 'kilo'")
