@@ -1,16 +1,14 @@
 """The classify and generate tasks through main(argv): trained, saved, used, resumed; bad input as one line."""
 
 import json
-import signal
 
 import numpy as np
 import pytest
 
 from rnnkit.checkpoint import load_checkpoint
 from rnnkit.cli import main
-from rnnkit.train import Trainer
 from test_cli import one_error_line
-from test_train import losses
+from test_train import losses, sigterm_after
 
 TINY = ["--hidden", "16", "--embed", "8", "--batch-size", "16", "--lr", "0.02", "--eval-every", "20"]
 
@@ -67,7 +65,7 @@ def test_a_classifier_trains_reports_predicts_and_evaluates(classifier_run, tsv,
     assert "task: classify (a classifier)" in info and "bidirectional, max pooling" in info and "3 labels" in info
 
 
-def test_a_generator_samples_by_label_and_scores(generator_run, capsys):
+def test_a_generator_samples_by_label_scores_and_evaluates(generator_run, tsv, capsys):
     assert main(["sample", str(generator_run), "--label", "oscar", "-n", "5", "--seed", "1"]) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 5 and "novel" in captured.err
@@ -75,6 +73,9 @@ def test_a_generator_samples_by_label_and_scores(generator_run, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["score", str(generator_run), "bakka", "--label", "alpha"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["eval", str(generator_run), "--data", str(tsv), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"loss", "perplexity", "bits_per_char"} and result["loss"] < np.log(12)  # below uniform
     assert main(["info", str(generator_run)]) == 0
     assert "task: generate" in capsys.readouterr().out
 
@@ -98,15 +99,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, tmp_path, 
     args = ["train", "--task", task, "--data", str(tsv), "--steps", "40", "--layers", "2", "--dropout", "0.2",
             *TINY, "--eval-every", "10"]
     assert main(args + ["--out", str(tmp_path / "whole")]) == 0
-    original = Trainer._train_step
-
-    def step_then_signal(self):
-        record = original(self)
-        if self.step == 23:
-            signal.raise_signal(signal.SIGTERM)
-        return record
-
-    monkeypatch.setattr(Trainer, "_train_step", step_then_signal)
+    sigterm_after(monkeypatch, 23)
     assert main(args + ["--out", str(tmp_path / "parts")]) == 0
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "parts" / "last.safetensors")[1]["step"] == 23

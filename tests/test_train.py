@@ -20,6 +20,19 @@ def losses(run_dir):
     return [record["loss"] for record in map(json.loads, lines) if "loss" in record]
 
 
+def sigterm_after(monkeypatch, step: int) -> None:
+    """The trainer receives SIGTERM right after training step ``step``."""
+    original = Trainer._train_step
+
+    def step_then_signal(self):
+        record = original(self)
+        if self.step == step:
+            signal.raise_signal(signal.SIGTERM)
+        return record
+
+    monkeypatch.setattr(Trainer, "_train_step", step_then_signal)
+
+
 @pytest.fixture
 def stream_file(tmp_path):
     path = tmp_path / "text.txt"
@@ -33,15 +46,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monke
             "--dropout", "0.2", "--seq-len", "16", *TINY]
     assert main(args + ["--out", str(tmp_path / "whole")]) == 0
 
-    original = Trainer._train_step
-
-    def step_then_signal(self):
-        record = original(self)
-        if self.step == 23:
-            signal.raise_signal(signal.SIGTERM)
-        return record
-
-    monkeypatch.setattr(Trainer, "_train_step", step_then_signal)
+    sigterm_after(monkeypatch, 23)
     assert main(args + ["--out", str(tmp_path / "parts")]) == 0
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "parts" / "last.safetensors")[1]["step"] == 23

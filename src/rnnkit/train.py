@@ -28,8 +28,14 @@ from .optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm
 from .plots import plot_losses
 
 OPTIMIZERS = {"adam": Adam, "sgd": lambda p, lr: SGD(p, lr, momentum=0.9), "rmsprop": RMSProp, "adagrad": Adagrad}
-TASK_NAMES = ("lm", "classify", "generate")
-DEFAULT_DATA = {"lm": "names", "classify": "names-origin", "generate": "names-origin"}
+# what a field left as None means for each task: its built-in data and a model that does well on it
+TASK_DEFAULTS = {
+    "lm": {"data": "names", "cell": "lstm", "embed": 32, "dropout": 0.0, "sample_every": 1000},
+    "classify": {"data": "names-origin", "cell": "gru", "embed": 64, "dropout": 0.3, "bidirectional": True,
+                 "pool": "last"},
+    "generate": {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "sample_every": 1000},
+}
+TASK_NAMES = tuple(TASK_DEFAULTS)
 # options that only some tasks take: a value given to any other task is an error naming the option
 TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate"), "bidirectional": ("classify",),
                 "pool": ("classify",)}
@@ -42,14 +48,14 @@ class Diverged(RuntimeError):
 @dataclass
 class TrainConfig:
     task: str = "lm"
-    data: str | None = None  # None: the task's built-in corpus
+    data: str | None = None  # None (here and below): the task's default, TASK_DEFAULTS
     level: str = "char"
     mode: str | None = None  # "lines" or "stream"; None: the corpus's own
-    cell: str = "lstm"
+    cell: str | None = None
     hidden: int = 256
     layers: int = 1
-    embed: int = 32
-    dropout: float = 0.0
+    embed: int | None = None
+    dropout: float | None = None
     seq_len: int = 64
     batch_size: int = 64
     steps: int | None = 2000
@@ -61,18 +67,15 @@ class TrainConfig:
     clip: float = 5.0
     seed: int = 0
     eval_every: int = 500
-    sample_every: int | None = None  # None: 1000 where it applies
+    sample_every: int | None = None
     min_freq: int = 1
     max_vocab: int | None = None
-    bidirectional: bool | None = None  # None: False where it applies
-    pool: str | None = None  # None: "last" where it applies
+    bidirectional: bool | None = None
+    pool: str | None = None
 
     def __post_init__(self):
-        if self.data is None:
-            self.data = DEFAULT_DATA.get(self.task)
-        defaults = {"sample_every": 1000, "bidirectional": False, "pool": "last"}
-        for name, default in defaults.items():
-            if getattr(self, name) is None and self.task in TASK_OPTIONS[name]:
+        for name, default in TASK_DEFAULTS.get(self.task, {}).items():
+            if getattr(self, name) is None:
                 setattr(self, name, default)
 
     def check(self) -> None:

@@ -6,7 +6,8 @@
     logits = v @ W + b              (B, K)         p(class | x) = softmax(logits)
 
 K classes (two for a binary task), E embedding size, F input features, H hidden units. Batches of
-different lengths are right-padded and masked; nothing is sorted.
+different lengths are right-padded and masked; nothing is sorted. ``dropout`` applies to the stack's input
+e<t>, between its layers and to the pooled v, while training.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class SequenceClassifier:
         self.rnn = layers["rnn"] = CELLS[cell](embed_size if input_size is None else input_size, hidden_size,
                                                num_layers, bidirectional, dropout=dropout, dtype=dtype, seed=rng)
         self.pool = TimePooling(pool, directions)
-        self.dropout = Dropout(dropout, seed=rng)
+        self.input_dropout, self.dropout = Dropout(dropout, seed=rng), Dropout(dropout, seed=rng)
         self.head = layers["head"] = Dense(directions * hidden_size, num_classes, dtype=dtype, seed=rng)
         self.rng = rng  # the generator dropout draws from; a checkpoint saves its state
         self._layers = tuple(layers.values())
@@ -61,7 +62,7 @@ class SequenceClassifier:
     def forward(self, x, mask=None, training: bool = True) -> np.ndarray:
         """Logits (B, K) for ids (B, T) or features (B, T, F); ``mask`` (B, T) marks the valid steps."""
         inputs = self.embedding.forward(x, training) if self.embedding is not None else x
-        h, _ = self.rnn.forward(inputs, None, mask, training)
+        h, _ = self.rnn.forward(self.input_dropout.forward(inputs, training), None, mask, training)
         v = self.pool.forward(h, mask, training)
         return self.head.forward(self.dropout.forward(v, training), training)
 
@@ -69,7 +70,7 @@ class SequenceClassifier:
         """Accumulate every parameter's gradient from d loss / d logits (B, K); returns d loss / d features
         (B, T, F) for a feature input, None for ids."""
         dh = self.pool.backward(self.dropout.backward(self.head.backward(dlogits)))
-        dx, _ = self.rnn.backward(dh)
+        dx = self.input_dropout.backward(self.rnn.backward(dh)[0])
         if self.embedding is None:
             return dx
         self.embedding.backward(dx)

@@ -90,11 +90,11 @@ class Task:
         self.ids, self.y = {}, {}
         for part, (texts, labels) in self.parts.items():
             self.ids[part], self.y[part] = encode(self.vocab, texts), label_ids(labels, self.labels)
-        self.batches = self._batches("train", config.seed)
-        self.valid = self._batches("valid")
+        self.batches = self.split_batches("train", config.seed)
+        self.valid = self.split_batches("valid")
         self.model = build_model(config, self.metadata())
 
-    def _batches(self, part: str, seed: int = 0) -> LabelledBatches:
+    def split_batches(self, part: str, seed: int = 0) -> LabelledBatches:
         return LabelledBatches(self.ids[part], self.y[part], self.config.batch_size, self.config.seq_len,
                                self.vocab.pad, seed)
 
@@ -143,7 +143,7 @@ class Task:
 
         run_dir = pathlib.Path(run_dir)
         load_params(self.model, load_checkpoint(run_dir / "best.safetensors")[0])
-        test = evaluate(self.model, self._batches("test"))
+        test = evaluate(self.model, self.split_batches("test"))
         lines = [f"test split ({test['n']} texts), best checkpoint: accuracy {test['accuracy']:.1%}, "
                  f"macro-F1 {test['macro_f1']:.3f}", "baselines fitted on the same training split:"]
         summary = {"model": {k: test[k] for k in ("accuracy", "macro_f1", "loss", "n")}}

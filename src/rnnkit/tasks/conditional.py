@@ -65,11 +65,11 @@ class Task:
         for part, (texts, labels) in self.parts.items():
             self.ids[part], self.y[part] = encode(self.vocab, texts), label_ids(labels, self.labels)
         self.train_texts = set(self.parts["train"][0])
-        self.batches = self._batches("train", config.seed)
-        self.valid = self._batches("valid")
+        self.batches = self.split_batches("train", config.seed)
+        self.valid = self.split_batches("valid")
         self.model = build_model(config, self.metadata())
 
-    def _batches(self, part: str, seed: int = 0) -> LabelledLines:
+    def split_batches(self, part: str, seed: int = 0) -> LabelledLines:
         v = self.vocab
         lines = LineBatches(self.ids[part], self.config.batch_size, self.config.seq_len, v.eos, v.pad, seed)
         return LabelledLines(lines, self.y[part])
@@ -133,7 +133,7 @@ class Task:
         load_params(self.model, load_checkpoint(pathlib.Path(run_dir) / "best.safetensors")[0])
         unit = self._unit()
         trigrams = self.trigrams()
-        lines = [f"test cross-entropy: {self.cross_entropy(self._batches('test')):.4f} nats/{unit}; "
+        lines = [f"test cross-entropy: {self.cross_entropy(self.split_batches('test')):.4f} nats/{unit}; "
                  f"a trigram per label (k={trigrams[0].k}): {self._ngram_loss(trigrams, 'test'):.4f} nats/{unit}"]
         judge = best_naive_bayes(self.parts["train"][0], self.y["train"], self.parts["valid"][0], self.y["valid"],
                                  len(self.labels), self.config.level)
