@@ -7,7 +7,7 @@ their final weights. rnnkit trains through its own task code (``rnnkit.tasks.cla
 the padded batches with ``pack_padded_sequence`` and pools "last" from the final states, which for a
 bidirectional layer are the forward direction's last valid step and the reverse direction's first.
 
-    python benchmarks/classify_vs_pytorch.py [--steps 2000] [--hidden 256] [--json out.json]
+    python benchmarks/classify_vs_pytorch.py [--steps 4000] [--cell gru] [--json out.json]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from rnnkit.interop.pytorch import to_state_dict  # noqa: E402
 from rnnkit.metrics import classification_report  # noqa: E402
 from rnnkit.optim import Adam, clip_by_global_norm  # noqa: E402
 from rnnkit.tasks.classify import Task, evaluate  # noqa: E402
-from rnnkit.train import TrainConfig, lr_at  # noqa: E402
+from rnnkit.train import TASK_DEFAULTS, TrainConfig, lr_at  # noqa: E402
 
 
 class TorchClassifier(torch.nn.Module):
@@ -98,12 +98,13 @@ def torch_scores(model, task) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cell", choices=("gru", "lstm"), default="gru")
-    parser.add_argument("--steps", type=int, default=2000)
+    defaults = TASK_DEFAULTS["classify"]  # the model `rnnkit train --task classify` trains
+    parser.add_argument("--cell", choices=("gru", "lstm"), default=defaults["cell"])
+    parser.add_argument("--steps", type=int, default=defaults["steps"])
     parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--embed", type=int, default=64)
+    parser.add_argument("--embed", type=int, default=defaults["embed"])
     parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--dropout", type=float, default=defaults["dropout"])
     parser.add_argument("--no-bidirectional", dest="bidirectional", action="store_false")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)

@@ -30,10 +30,11 @@ from .plots import plot_losses
 OPTIMIZERS = {"adam": Adam, "sgd": lambda p, lr: SGD(p, lr, momentum=0.9), "rmsprop": RMSProp, "adagrad": Adagrad}
 # what a field left as None means for each task: its built-in data and a model that does well on it
 TASK_DEFAULTS = {
-    "lm": {"data": "names", "cell": "lstm", "embed": 32, "dropout": 0.0, "sample_every": 1000},
-    "classify": {"data": "names-origin", "cell": "gru", "embed": 64, "dropout": 0.3, "bidirectional": True,
-                 "pool": "last"},
-    "generate": {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "sample_every": 1000},
+    "lm": {"data": "names", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000},
+    "classify": {"data": "names-origin", "cell": "gru", "embed": 64, "dropout": 0.5, "steps": 4000,
+                 "bidirectional": True, "pool": "last"},
+    "generate": {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000,
+                 "sample_every": 1000},
 }
 TASK_NAMES = tuple(TASK_DEFAULTS)
 # options that only some tasks take: a value given to any other task is an error naming the option
@@ -58,7 +59,7 @@ class TrainConfig:
     dropout: float | None = None
     seq_len: int = 64
     batch_size: int = 64
-    steps: int | None = 2000
+    steps: int | None = None  # None with epochs and minutes None: the task's default
     epochs: int | None = None
     minutes: float | None = None
     lr: float = 3e-3
@@ -75,7 +76,8 @@ class TrainConfig:
 
     def __post_init__(self):
         for name, default in TASK_DEFAULTS.get(self.task, {}).items():
-            if getattr(self, name) is None:
+            bounded = name == "steps" and (self.epochs is not None or self.minutes is not None)
+            if getattr(self, name) is None and not bounded:
                 setattr(self, name, default)
 
     def check(self) -> None:

@@ -156,6 +156,7 @@ class Task:
             lines.append(f"{label:<16} {test['precision'][k]:9.3f} {test['recall'][k]:7.3f} {test['support'][k]:8d}")
         plot_confusion(run_dir / "confusion.png", test["confusion"], self.labels,
                        f"{self.corpus_name}, test split: accuracy {test['accuracy']:.1%}")
+        summary["confusion"] = {"labels": self.labels, "rows_true_columns_predicted": test["confusion"]}
         summary["per_class"] = {label: {"precision": test["precision"][k], "recall": test["recall"][k],
                                         "support": test["support"][k]} for k, label in enumerate(self.labels)}
         (run_dir / "test_report.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
