@@ -117,3 +117,26 @@ def best_naive_bayes(train_texts, train_labels, valid_texts, valid_labels, num_l
     """The naive Bayes whose smoothing does best on the validation split (accuracy): the baseline at its best."""
     models = [NaiveBayes(train_texts, train_labels, num_labels, level, alpha=a) for a in alphas]
     return max(models, key=lambda m: float(np.mean(m.predict(valid_texts) == np.asarray(valid_labels))))
+
+
+class MostFrequentTag:
+    """The tag seen most often in training for (previous token, token), else for the token, else overall.
+
+    For words this is the usual "most frequent tag per word" baseline; the previous token makes it the
+    equivalent for characters, whose tags depend on their neighbours (a word boundary after "e" in "th|e").
+    """
+
+    def __init__(self, token_seqs, tag_seqs):
+        by_pair, by_token, overall = defaultdict(Counter), defaultdict(Counter), Counter()
+        for tokens, tags in zip(token_seqs, tag_seqs):
+            for previous, token, tag in zip([None, *tokens], tokens, tags):
+                by_pair[previous, token][tag] += 1
+                by_token[token][tag] += 1
+                overall[tag] += 1
+        self.by_pair = {k: c.most_common(1)[0][0] for k, c in by_pair.items()}
+        self.by_token = {k: c.most_common(1)[0][0] for k, c in by_token.items()}
+        self.default = overall.most_common(1)[0][0]
+
+    def predict(self, tokens) -> list[str]:
+        return [self.by_pair.get((previous, token), self.by_token.get(token, self.default))
+                for previous, token in zip([None, *tokens], tokens)]

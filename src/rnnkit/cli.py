@@ -15,10 +15,11 @@ from . import generate
 from .checkpoint import CheckpointError
 from .data import Vocabulary, load_corpus
 from .data.labelled import load_labelled, read_tsv
-from .tasks import classify
+from .data.tagged import read_conll
+from .tasks import classify, tag
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
 
-WHAT = {"lm": "a language model", "classify": "a classifier", "generate": "a conditional generator"}
+WHAT = {"lm": "a language model", "classify": "a classifier", "generate": "a conditional generator", "tag": "a tagger"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,15 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser("train", help="train a model (default: a language model, an LSTM on names)")
-    train.add_argument("--task", choices=TASK_NAMES, help="lm (default), classify, or generate (from a label)")
+    train.add_argument("--task", choices=TASK_NAMES, help="lm (default), classify, generate (from a label), tag")
     train.add_argument("--data", help="lm: names, python-source, or a UTF-8 text file or directory; "
-                                      "classify/generate: names-origin or a text<TAB>label file")
+                                      "classify/generate: names-origin or a text<TAB>label file; "
+                                      "tag: spaces or a token<TAB>tag file")
     train.add_argument("--level", choices=("char", "word"))
     train.add_argument("--mode", choices=("lines", "stream"), help="lm: override the corpus's own batching")
     train.add_argument("--cell", choices=("lstm", "gru", "rnn"))
     train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop", "adagrad"))
     train.add_argument("--schedule", choices=("cosine", "constant"))
-    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, help="classify: read both ways")
+    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, help="classify, tag: read both ways")
     train.add_argument("--pool", choices=("last", "mean", "max"), help="classify: how steps become one vector")
     for flag, kind in (("--hidden", int), ("--layers", int), ("--embed", int), ("--dropout", float),
                        ("--seq-len", int), ("--batch-size", int), ("--steps", int), ("--epochs", int),
@@ -62,11 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--max-len", type=int)
     sample.add_argument("--seed", type=int)
 
-    predict = commands.add_parser("predict", help="a classifier's labels for texts, with their probabilities")
+    predict = commands.add_parser("predict", help="a classifier's labels (with probabilities) or a tagger's tags")
     predict.add_argument("run")
     predict.add_argument("texts", nargs="*")
     predict.add_argument("--file", help="predict each line of this file")
-    predict.add_argument("--top", type=int, default=1, help="show the N most probable labels")
+    predict.add_argument("--top", type=int, default=1, help="classifiers: show the N most probable labels")
     predict.add_argument("--json", action="store_true", help="one JSON object per text")
 
     score = commands.add_parser("score", help="log-probability, perplexity and bits per token of texts")
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--file", help="score each line of this file")
     score.add_argument("--label", help="the label to score under (conditional generators)")
 
-    evaluate = commands.add_parser("eval", help="metrics over a whole file (text, or text<TAB>label)")
+    evaluate = commands.add_parser("eval", help="metrics over a whole file (text, text<TAB>label, token<TAB>tag)")
     evaluate.add_argument("run")
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--json", action="store_true")
@@ -152,7 +154,7 @@ def cmd_train(args) -> int:
     for line in trainer.task.report(out, trainer.best):
         print(line)
     use = {"lm": f"sample more with: rnnkit sample {out}", "classify": f"predict with: rnnkit predict {out} TEXT",
-           "generate": f"sample with: rnnkit sample {out} --label LABEL"}
+           "generate": f"sample with: rnnkit sample {out} --label LABEL", "tag": f"tag with: rnnkit predict {out} TEXT"}
     print(f"run saved in {out}; {use[trainer.config.task]}")
     return 0
 
@@ -233,7 +235,9 @@ def cmd_predict(args) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be a positive int, got {args.top}")
     texts = _texts(args, "predict")
-    run = _load(args.run, "predict", ("classify",))
+    run = _load(args.run, "predict", ("classify", "tag"))
+    if run.task == "tag":
+        return _print_tags(run, texts, args.json)
     p = classify.probabilities(run.model, run.meta, run.config, texts)
     labels = run.meta["labels"]
     for text, row in zip(texts, p):
@@ -242,6 +246,19 @@ def cmd_predict(args) -> int:
             print(json.dumps({"text": text, "labels": [{"label": labels[k], "p": float(row[k])} for k in best]}))
         else:
             print("  ".join(f"{labels[k]} {row[k]:.3f}" for k in best) + f"\t{text}")
+    return 0
+
+
+def _print_tags(run, texts, as_json: bool) -> int:
+    level = run.meta["vocab"]["level"]
+    token_seqs = [tag.tokens_of(text, level) for text in texts]
+    for text, tokens, tags in zip(texts, token_seqs, tag.predict(run.model, run.meta, token_seqs)):
+        if as_json:
+            print(json.dumps({"text": text, "tokens": tokens, "tags": tags}))
+        elif level == "char" and set(run.meta["tags"]) == {"B", "I"}:
+            print(tag.segment(tokens, tags))
+        else:
+            print(" ".join(f"{token}/{t}" for token, t in zip(tokens, tags)))
     return 0
 
 
@@ -275,6 +292,11 @@ def cmd_eval(args) -> int:
         r = classify.evaluate_texts(run.model, run.meta, run.config, data.texts, data.labels)
         result = {k: r[k] for k in ("accuracy", "macro_f1", "loss", "n")}
         text = f"{r['n']} texts: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}, loss {r['loss']:.4f}"
+    elif run.task == "tag":
+        data = read_conll(args.data, run.meta["vocab"]["level"])
+        r = tag.evaluate(run.model, run.meta, data.tokens, data.tags)
+        result = {k: r[k] for k in ("accuracy", "f1", "loss", "n")}
+        text = f"{r['n']} tokens: accuracy {r['accuracy']:.2%}, F1 {r['f1']:.4f}, loss {r['loss']:.4f}"
     else:
         result, text = _evaluate_generator(run, args.data)
     print(json.dumps(result) if args.json else text)
@@ -305,18 +327,19 @@ def cmd_info(args) -> int:
     c, meta = run.config, run.meta
     vocab = Vocabulary.from_json(meta["vocab"])
     best = meta["best_valid_loss"]
-    shape = f", {'bidirectional, ' if c.bidirectional else ''}{c.pool} pooling" if c.task == "classify" else ""
+    shape = {"classify": f", {'bidirectional, ' if c.bidirectional else ''}{c.pool} pooling",
+             "tag": ", bidirectional" if c.bidirectional else ""}.get(c.task, "")
     print(f"task: {c.task} ({WHAT[c.task]})")
     print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}, embedding {c.embed}, dropout {c.dropout}{shape}")
     print(f"parameters: {meta['num_params']:,}")
     if c.task == "lm":
         print(f"corpus: {meta['corpus']} ({meta['mode']} mode, {vocab.level} level, vocabulary {len(vocab)})")
     else:
-        labels = meta["labels"]
+        labels = meta["labels"] if "labels" in meta else meta["tags"]
         print(f"data: {meta['corpus']} ({vocab.level} level, vocabulary {len(vocab)}, {len(labels)} labels: "
               f"{', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''})")
     print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
-    unit = "text" if c.task == "classify" else vocab.level
+    unit = {"classify": "text", "tag": "token"}.get(c.task, vocab.level)
     print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
     return 0
 

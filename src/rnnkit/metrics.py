@@ -30,3 +30,30 @@ def classification_report(targets, predictions, num_classes: int) -> dict:
     return {"accuracy": float(tp.sum() / n), "macro_f1": float(f1[present].mean()), "n": n,
             "precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
             "support": support.tolist(), "confusion": matrix.tolist()}
+
+
+def spans(tags: list[str]) -> set[tuple[int, int, str]]:
+    """The spans (start, end exclusive, type) of one sequence's B/I tags: ``B``/``B-X`` opens a span,
+    ``I``/``I-X`` of the same type continues it (or opens one if none is open), anything else (``O``) closes it."""
+    found, start, kind = set(), None, None
+    for t, tag in enumerate(list(tags) + ["O"]):
+        prefix, _, name = tag.partition("-")
+        continues = prefix == "I" and start is not None and name == kind
+        if start is not None and not continues:
+            found.add((start, t, kind))
+            start = None
+        if prefix == "B" or (prefix == "I" and not continues):
+            start, kind = t, name
+    return found
+
+
+def span_scores(true_tags: list[list[str]], predicted_tags: list[list[str]]) -> dict:
+    """Exact-span precision, recall and F1 over sequences of B/I(/O) tags."""
+    tp = n_true = n_pred = 0
+    for truth, guess in zip(true_tags, predicted_tags):
+        a, b = spans(truth), spans(guess)
+        tp, n_true, n_pred = tp + len(a & b), n_true + len(a), n_pred + len(b)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"span_precision": precision, "span_recall": recall, "f1": f1}

@@ -35,10 +35,11 @@ TASK_DEFAULTS = {
                  "bidirectional": True, "pool": "last"},
     "generate": {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000,
                  "sample_every": 1000},
+    "tag": {"data": "spaces", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "bidirectional": True},
 }
 TASK_NAMES = tuple(TASK_DEFAULTS)
 # options that only some tasks take: a value given to any other task is an error naming the option
-TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate"), "bidirectional": ("classify",),
+TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate"), "bidirectional": ("classify", "tag"),
                 "pool": ("classify",)}
 
 

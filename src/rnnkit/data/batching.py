@@ -67,35 +67,6 @@ def pad_ids(sequences, pad_id):
     return x, mask
 
 
-class LabelledBatches:
-    """Sequences (cut to their first ``seq_len`` tokens) with one label each: (x, mask, labels (B,))."""
-
-    carries_state = False
-
-    def __init__(self, sequences, labels, batch_size: int, seq_len: int, pad: int, seed: int = 0):
-        self.batch_size = _checks.positive_int("batch_size", batch_size)
-        self.seq_len = _checks.positive_int("seq_len", seq_len)
-        if not sequences or len(sequences) != len(labels):
-            raise ValueError(f"need one label per sequence and at least one, got {len(sequences)} and {len(labels)}")
-        self.sequences = [np.asarray(s[:seq_len]) for s in sequences]
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.pad, self.seed = pad, seed
-        self.batches_per_epoch = -(-len(sequences) // self.batch_size)
-
-    def batch(self, epoch: int, index: int):
-        chosen = epoch_order(len(self.sequences), self.seed, epoch)[index * self.batch_size : (index + 1) * self.batch_size]
-        return self._take(chosen)
-
-    def in_order(self):
-        """Every sequence once, in the order given (for evaluation)."""
-        for start in range(0, len(self.sequences), self.batch_size):
-            yield self._take(np.arange(start, min(start + self.batch_size, len(self.sequences))))
-
-    def _take(self, chosen):
-        x, mask = pad_ids([self.sequences[i] for i in chosen], self.pad)
-        return x, mask, self.labels[chosen]
-
-
 class StreamBatches:
     carries_state = True
 
@@ -120,3 +91,38 @@ class StreamBatches:
     def in_order(self):
         for index in range(self.batches_per_epoch):
             yield self.batch(0, index)
+
+
+class LabelledBatches:
+    """Sequences (cut to their first ``seq_len`` tokens) with one label each, or one label per token:
+    (x, mask, labels), labels (B,) or (B, T) right-padded with 0."""
+
+    carries_state = False
+
+    def __init__(self, sequences, labels, batch_size: int, seq_len: int, pad: int, seed: int = 0):
+        self.batch_size = _checks.positive_int("batch_size", batch_size)
+        self.seq_len = _checks.positive_int("seq_len", seq_len)
+        if not sequences or len(sequences) != len(labels):
+            raise ValueError(f"need one label per sequence and at least one, got {len(sequences)} and {len(labels)}")
+        self.sequences = [np.asarray(s[:seq_len]) for s in sequences]
+        self.per_token = np.ndim(labels[0]) == 1
+        if self.per_token:
+            self.labels = [np.asarray(tags[:seq_len], dtype=np.int64) for tags in labels]
+        else:
+            self.labels = np.asarray(labels, dtype=np.int64)
+        self.pad, self.seed = pad, seed
+        self.batches_per_epoch = -(-len(sequences) // self.batch_size)
+
+    def batch(self, epoch: int, index: int):
+        chosen = epoch_order(len(self.sequences), self.seed, epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        return self._take(chosen)
+
+    def in_order(self):
+        """Every sequence once, in the order given (for evaluation)."""
+        for start in range(0, len(self.sequences), self.batch_size):
+            yield self._take(np.arange(start, min(start + self.batch_size, len(self.sequences))))
+
+    def _take(self, chosen):
+        x, mask = pad_ids([self.sequences[i] for i in chosen], self.pad)
+        labels = pad_ids([self.labels[i] for i in chosen], 0)[0] if self.per_token else self.labels[chosen]
+        return x, mask, labels

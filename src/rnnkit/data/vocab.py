@@ -54,7 +54,10 @@ class Vocabulary:
 
     def encode(self, text: str) -> np.ndarray:
         """Token ids of ``text`` (int64). Word level maps unknown words to <UNK>; character level refuses them."""
-        tokens = self.split(text, self.level)
+        return self.encode_tokens(self.split(text, self.level))
+
+    def encode_tokens(self, tokens) -> np.ndarray:
+        """Ids of tokens already split (a tagger's words or characters), by the rules of ``encode``."""
         if self.unk is None:
             unknown = sorted({t for t in tokens if t not in self.stoi})
             if unknown:

@@ -3,6 +3,7 @@
     lm         language_model.py   many-to-many next-token prediction: text -> the same text shifted
     classify   classify.py         many-to-one: a sequence -> one label (SequenceClassifier)
     generate   conditional.py      one-to-many: a label -> a sequence (a conditional LanguageModel)
+    tag        tag.py              many-to-many, Tx = Ty: a tag for every token (SequenceTagger)
 
 A task is an object the trainer calls, built from a ``TrainConfig`` (and, when resuming, the checkpoint's
 metadata, so that vocabularies and labels stay as they were). It has
@@ -22,9 +23,9 @@ and its module a ``build_model(config, meta)`` that rebuilds the model of a save
 
 from __future__ import annotations
 
-from . import classify, conditional, language_model
+from . import classify, conditional, language_model, tag
 
-MODULES = {"lm": language_model, "classify": classify, "generate": conditional}
+MODULES = {"lm": language_model, "classify": classify, "generate": conditional, "tag": tag}
 
 
 def make_task(config, meta: dict | None = None):
