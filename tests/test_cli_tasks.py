@@ -144,7 +144,7 @@ def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_ru
     assert main(["train", "--steps", "2", "--hidden", "8", "--embed", "4", "--out", str(lm)]) == 0
     capsys.readouterr()
     one_error_line(capsys, main(["predict", str(lm), "Maria"]),
-                   f"predict needs a classifier; {lm} is a language model (--task lm)")
+                   f"predict needs a classifier or a tagger; {lm} is a language model (--task lm)")
     one_error_line(capsys, main(["sample", str(classifier_run)]), "sample needs a language model or a conditional")
     one_error_line(capsys, main(["sample", str(lm), "--label", "alpha"]), "--label is for conditional generators")
     one_error_line(capsys, main(["sample", str(generator_run)]), "give --label, one of alpha, echo, oscar")
