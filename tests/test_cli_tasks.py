@@ -28,6 +28,28 @@ def tsv(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def conll(tmp_path_factory):
+    """Words joined without spaces, one character per line, B where a word starts: a small spaces."""
+    rng = np.random.default_rng(1)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "ran", "to", "dog"]
+    lines = []
+    for _ in range(120):
+        for word in rng.choice(words, size=rng.integers(2, 6)):
+            lines += [f"{c}\t{'B' if i == 0 else 'I'}" for i, c in enumerate(word)]
+        lines.append("")
+    path = tmp_path_factory.mktemp("data") / "spaces.conll"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tagger_run(conll, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tag"
+    assert main(["train", "--task", "tag", "--data", str(conll), "--steps", "150", "--out", str(out), *TINY]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
 def classifier_run(tsv, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "classify"
     assert main(["train", "--task", "classify", "--data", str(tsv), "--bidirectional", "--pool", "max",
@@ -86,6 +108,20 @@ def test_a_classifier_judges_a_generators_samples(generator_run, classifier_run,
     assert judged.endswith(f"judged alpha by {classifier_run}") and int(judged.split("/")[0]) >= 0
 
 
+def test_a_tagger_trains_tags_and_evaluates(tagger_run, conll, capsys):
+    report = json.loads((tagger_run / "test_report.json").read_text())
+    assert report["model"]["f1"] > 0.9 and report["model"]["f1"] > report["baseline"]["f1"]
+    assert main(["predict", str(tagger_run), "thecatsat", "adog"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["the cat sat", "a dog"]
+    assert main(["predict", str(tagger_run), "ran", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"text": "ran", "tokens": ["r", "a", "n"], "tags": ["B", "I", "I"]}
+    assert main(["eval", str(tagger_run), "--data", str(conll), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"accuracy", "f1", "loss", "n"} and result["f1"] > 0.9
+    assert main(["info", str(tagger_run)]) == 0
+    assert "task: tag (a tagger)" in capsys.readouterr().out
+
+
 def test_the_generate_report_names_novelty_and_the_judge(tsv, tmp_path, capsys):
     assert main(["train", "--task", "generate", "--data", str(tsv), "--steps", "5", "--out", str(tmp_path / "g"),
                  *TINY]) == 0
@@ -94,9 +130,10 @@ def test_the_generate_report_names_novelty_and_the_judge(tsv, tmp_path, capsys):
     assert "novel" in printed and "--label LABEL" in printed
 
 
-@pytest.mark.parametrize("task", ["classify", "generate"])
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, tmp_path, monkeypatch, task):
-    args = ["train", "--task", task, "--data", str(tsv), "--steps", "40", "--layers", "2", "--dropout", "0.2",
+@pytest.mark.parametrize("task", ["classify", "generate", "tag"])
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, conll, tmp_path, monkeypatch, task):
+    data = conll if task == "tag" else tsv
+    args = ["train", "--task", task, "--data", str(data), "--steps", "40", "--layers", "2", "--dropout", "0.2",
             *TINY, "--eval-every", "10"]
     assert main(args + ["--out", str(tmp_path / "whole")]) == 0
     sigterm_after(monkeypatch, 23)
@@ -119,6 +156,8 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, tmp_path, 
         (["--task", "classify", "--sample-every", "5"], "--sample-every does not apply to --task classify"),
         (["--task", "translate"], "argument --task: invalid choice"),
         (["--task", "classify", "--data", "names"], "--data 'names': no such file (built-in: names-origin"),
+        (["--task", "tag", "--pool", "max"], "--pool does not apply to --task tag"),
+        (["--task", "tag", "--data", "names-origin"], "--data 'names-origin': no such file (built-in: spaces"),
     ],
 )
 def test_flags_that_do_not_apply_are_errors(tmp_path, capsys, argv, expected):
@@ -139,7 +178,19 @@ def test_bad_tsv_files_are_one_line(tmp_path, capsys, content, expected):
                        expected)
 
 
-def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_run, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "content,expected",
+    [("a\tB\nno tab\n\nb\tB\n", "tags.conll:2: expected token<TAB>tag"),
+     ("a\tB\nb\t\n\nc\tI\n\nd\tB\n", "tags.conll:2: the token 'b' has no tag")],
+)
+def test_bad_conll_files_are_one_line(tmp_path, capsys, content, expected):
+    path = tmp_path / "tags.conll"
+    path.write_text(content, encoding="utf-8")
+    one_error_line(capsys, main(["train", "--task", "tag", "--data", str(path), "--out", str(tmp_path / "r")]),
+                   expected)
+
+
+def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_run, tagger_run, tmp_path, capsys):
     lm = tmp_path / "lm"
     assert main(["train", "--steps", "2", "--hidden", "8", "--embed", "4", "--out", str(lm)]) == 0
     capsys.readouterr()
@@ -161,3 +212,8 @@ def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_ru
                    "labels never seen in training: 'kilo'")
     one_error_line(capsys, main(["eval", str(generator_run), "--data", str(unseen)]),
                    "labels never seen in training: 'kilo'")
+    one_error_line(capsys, main(["predict", str(tagger_run), "the cat"]), "characters the model never saw: ' '")
+    one_error_line(capsys, main(["sample", str(tagger_run)]), f"{tagger_run} is a tagger (--task tag)")
+    odd = tmp_path / "odd.conll"
+    odd.write_text("c\tB\na\tX\n", encoding="utf-8")
+    one_error_line(capsys, main(["eval", str(tagger_run), "--data", str(odd)]), "labels never seen in training: 'X'")
