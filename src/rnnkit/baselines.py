@@ -140,3 +140,41 @@ class MostFrequentTag:
     def predict(self, tokens) -> list[str]:
         return [self.by_pair.get((previous, token), self.by_token.get(token, self.default))
                 for previous, token in zip([None, *tokens], tokens)]
+
+
+class DictionarySegmenter:
+    """Word segmentation by a unigram model of the training split's words, the most probable split found by
+    dynamic programming (as wordninja and Norvig's ``segment`` do); words never seen cost 10 / (N 10^len):
+
+        best[i] = max over j < i of best[j] + log P(chars[j:i])       P(w) = count(w) / N
+    """
+
+    def __init__(self, token_seqs, tag_seqs, max_word: int = 30):
+        self.counts = Counter()
+        for tokens, tags in zip(token_seqs, tag_seqs):
+            word = ""
+            for token, tag in zip(tokens, tags):
+                if tag == "B" and word:
+                    self.counts[word] += 1
+                    word = ""
+                word += token
+            self.counts[word] += 1
+        self.total, self.max_word = sum(self.counts.values()), max_word
+
+    def log_p(self, word: str) -> float:
+        count = self.counts.get(word)
+        return math.log(count / self.total) if count else math.log(10.0 / self.total) - len(word) * math.log(10.0)
+
+    def predict(self, tokens) -> list[str]:
+        text = "".join(tokens)
+        best, start = [0.0] + [-math.inf] * len(text), [0] * (len(text) + 1)
+        for i in range(1, len(text) + 1):
+            for j in range(max(0, i - self.max_word), i):
+                score = best[j] + self.log_p(text[j:i])
+                if score > best[i]:
+                    best[i], start[i] = score, j
+        tags, i = ["I"] * len(text), len(text)
+        while i > 0:
+            tags[start[i]] = "B"
+            i = start[i]
+        return tags

@@ -4,7 +4,8 @@ Data: ``spaces`` (English prose without its spaces, B/I word-boundary tags per c
 ``token<TAB>tag`` file, split 80/10/10 (fixed). Training cuts long sequences into pieces of ``--seq-len``
 tokens; evaluation reads whole sequences. Metrics: token accuracy and, for B/I(/O) tags, exact-span
 precision, recall and F1 (``f1``; for other tag sets ``f1`` is the tags' macro-F1), per-tag precision and
-recall. Baseline: the most frequent tag of each (previous token, token) in the training split.
+recall. Baselines: the most frequent tag of each (previous token, token) in the training split; for word
+segmentation (B/I tags of characters) also the most probable split under the training split's word counts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..baselines import MostFrequentTag
+from ..baselines import DictionarySegmenter, MostFrequentTag
 from ..data import Vocabulary
 from ..data.batching import LabelledBatches
 from ..data.tagged import load_tagged
@@ -135,7 +136,7 @@ class Task:
                 f"{self.model.num_params:,} parameters")
 
     def report(self, run_dir, best_loss: float) -> list[str]:
-        """Test metrics of the best checkpoint beside the baseline; writes test_report.json."""
+        """Test metrics of the best checkpoint beside the baselines; writes test_report.json."""
         from ..checkpoint import load_checkpoint
         from ..train import load_params
 
@@ -143,21 +144,24 @@ class Task:
         load_params(self.model, load_checkpoint(run_dir / "best.safetensors")[0])
         tokens, tags = self.parts["test"]
         test = evaluate(self.model, self.metadata(), tokens, tags)
-        baseline = MostFrequentTag(*self.parts["train"])
-        base = scores(self.tags, tags, [baseline.predict(seq) for seq in tokens])
+        train = self.parts["train"]
+        baselines = {"the most frequent tag of (previous token, token)": MostFrequentTag(*train)}
+        if set(self.tags) == {"B", "I"} and self.config.level == "char":
+            baselines["the most probable split into the training split's words"] = DictionarySegmenter(*train)
         lines = [f"test split ({len(tokens)} sequences, {test['n']:,} tokens), best checkpoint: "
-                 f"accuracy {test['accuracy']:.2%}, F1 {test['f1']:.4f}",
-                 f"baseline, the most frequent tag of (previous token, token) in training: accuracy "
-                 f"{base['accuracy']:.2%}, F1 {base['f1']:.4f}",
-                 f"{'tag':<12} {'precision':>9} {'recall':>7} {'support':>8}"]
+                 f"accuracy {test['accuracy']:.2%}, F1 {test['f1']:.4f}", "baselines fitted on the same training split:"]
+        summary = {"model": {k: test[k] for k in ("accuracy", "f1", "loss", "n")}, "baselines": {}}
+        for name, baseline in baselines.items():
+            base = scores(self.tags, tags, [baseline.predict(seq) for seq in tokens])
+            lines.append(f"  {name}: accuracy {base['accuracy']:.2%}, F1 {base['f1']:.4f}")
+            summary["baselines"][name] = {k: base[k] for k in ("accuracy", "f1")}
+        lines.append(f"{'tag':<12} {'precision':>9} {'recall':>7} {'support':>8}")
         for k, tag in enumerate(self.tags):
             lines.append(f"{tag:<12} {test['precision'][k]:9.3f} {test['recall'][k]:7.3f} {test['support'][k]:8d}")
         if set(self.tags) == {"B", "I"}:
             guess = predict(self.model, self.metadata(), tokens[:3])
             lines += ["segmented test sequences:"] + [f"  {segment(t, g)}" for t, g in zip(tokens[:3], guess)]
-        keys = ("accuracy", "f1", "loss", "n")
-        summary = {"model": {k: test[k] for k in keys}, "baseline": {k: base[k] for k in ("accuracy", "f1")},
-                   "per_tag": {t: {"precision": test["precision"][k], "recall": test["recall"][k],
-                                   "support": test["support"][k]} for k, t in enumerate(self.tags)}}
+        summary["per_tag"] = {t: {"precision": test["precision"][k], "recall": test["recall"][k],
+                                  "support": test["support"][k]} for k, t in enumerate(self.tags)}
         (run_dir / "test_report.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         return lines
