@@ -50,6 +50,24 @@ def tagger_run(conll, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """Short words and their reversals: a source -> target task of another length than one label."""
+    rng = np.random.default_rng(2)
+    words = ["".join(rng.choice(list("abcde"), size=rng.integers(2, 6))) for _ in range(400)]
+    path = tmp_path_factory.mktemp("data") / "reverse.tsv"
+    path.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def translator_run(pairs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "translate"
+    assert main(["train", "--task", "translate", "--data", str(pairs), "--steps", "150", "--seq-len", "8",
+                 "--out", str(out), *TINY]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
 def classifier_run(tsv, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "classify"
     assert main(["train", "--task", "classify", "--data", str(tsv), "--bidirectional", "--pool", "max",
@@ -122,6 +140,23 @@ def test_a_tagger_trains_tags_and_evaluates(tagger_run, conll, capsys):
     assert "task: tag (a tagger)" in capsys.readouterr().out
 
 
+def test_a_translator_decodes_plots_attention_and_evaluates(translator_run, pairs, tmp_path, capsys):
+    report = json.loads((translator_run / "test_report.json").read_text())
+    assert set(report["baselines"]) == {"copy the source"} and 0 <= report["model"]["exact_match"] <= 1
+    assert (translator_run / "attention.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["predict", str(translator_run), "abc", "dd", "--plot-attention", str(tmp_path / "maps")]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split("\t")[1] for row in rows] == ["abc", "dd"]
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["attention-1.png", "attention-2.png"]
+    assert main(["predict", str(translator_run), "abc", "--beam", "3", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"text", "translation"}
+    assert main(["eval", str(translator_run), "--data", str(pairs), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"exact_match", "cer", "loss", "n"} and result["n"] == 400
+    assert main(["info", str(translator_run)]) == 0
+    assert "task: translate (an encoder-decoder)" in capsys.readouterr().out
+
+
 def test_the_generate_report_names_novelty_and_the_judge(tsv, tmp_path, capsys):
     assert main(["train", "--task", "generate", "--data", str(tsv), "--steps", "5", "--out", str(tmp_path / "g"),
                  *TINY]) == 0
@@ -130,11 +165,12 @@ def test_the_generate_report_names_novelty_and_the_judge(tsv, tmp_path, capsys):
     assert "novel" in printed and "--label LABEL" in printed
 
 
-@pytest.mark.parametrize("task", ["classify", "generate", "tag"])
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, conll, tmp_path, monkeypatch, task):
-    data = conll if task == "tag" else tsv
-    args = ["train", "--task", task, "--data", str(data), "--steps", "40", "--layers", "2", "--dropout", "0.2",
-            *TINY, "--eval-every", "10"]
+@pytest.mark.parametrize("task", ["classify", "generate", "tag", "translate"])
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, conll, pairs, tmp_path, monkeypatch, task):
+    data = {"tag": conll, "translate": pairs}.get(task, tsv)
+    args = ["train", "--task", task, "--data", str(data), "--steps", "40", "--layers", "2", *TINY, "--eval-every", "10"]
+    if task != "translate":  # the encoder-decoder has no dropout
+        args += ["--dropout", "0.2"]
     assert main(args + ["--out", str(tmp_path / "whole")]) == 0
     sigterm_after(monkeypatch, 23)
     assert main(args + ["--out", str(tmp_path / "parts")]) == 0
@@ -154,9 +190,12 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, conll, tmp
         (["--task", "generate", "--no-bidirectional"], "--bidirectional does not apply to --task generate"),
         (["--task", "classify", "--mode", "stream"], "--mode does not apply to --task classify"),
         (["--task", "classify", "--sample-every", "5"], "--sample-every does not apply to --task classify"),
-        (["--task", "translate"], "argument --task: invalid choice"),
+        (["--task", "summarize"], "argument --task: invalid choice"),
         (["--task", "classify", "--data", "names"], "--data 'names': no such file (built-in: names-origin"),
         (["--task", "tag", "--pool", "max"], "--pool does not apply to --task tag"),
+        (["--task", "tag", "--attention"], "--attention does not apply to --task tag"),
+        (["--task", "translate", "--dropout", "0.1"], "--dropout does not apply to --task translate"),
+        (["--task", "translate", "--data", "spaces"], "--data 'spaces': no such file (built-in: dates"),
         (["--task", "tag", "--data", "names-origin"], "--data 'names-origin': no such file (built-in: spaces"),
     ],
 )
@@ -190,12 +229,25 @@ def test_bad_conll_files_are_one_line(tmp_path, capsys, content, expected):
                    expected)
 
 
-def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_run, tagger_run, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "content,expected",
+    [("abc\tcba\nabc\t \n", "pairs.tsv:2: empty target"), ("abc\tcba\n\tcba\n", "pairs.tsv:2: empty source"),
+     ("abc\tcba\nabcdefghijk\tkjihgfedcba\n", "source 'abcdefghijk' has 11 tokens; the model reads 1 to 8")],
+)
+def test_bad_pair_files_are_one_line(tmp_path, capsys, content, expected):
+    path = tmp_path / "pairs.tsv"
+    path.write_text(content * 3, encoding="utf-8")
+    one_error_line(capsys, main(["train", "--task", "translate", "--data", str(path), "--seq-len", "8",
+                                 "--out", str(tmp_path / "r")]), expected)
+
+
+def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_run, tagger_run, translator_run,
+                                                    tmp_path, capsys):
     lm = tmp_path / "lm"
     assert main(["train", "--steps", "2", "--hidden", "8", "--embed", "4", "--out", str(lm)]) == 0
     capsys.readouterr()
     one_error_line(capsys, main(["predict", str(lm), "Maria"]),
-                   f"predict needs a classifier or a tagger; {lm} is a language model (--task lm)")
+                   f"predict needs a classifier or a tagger or an encoder-decoder; {lm} is a language model (--task lm)")
     one_error_line(capsys, main(["sample", str(classifier_run)]), "sample needs a language model or a conditional")
     one_error_line(capsys, main(["sample", str(lm), "--label", "alpha"]), "--label is for conditional generators")
     one_error_line(capsys, main(["sample", str(generator_run)]), "give --label, one of alpha, echo, oscar")
@@ -214,6 +266,9 @@ def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_ru
                    "labels never seen in training: 'kilo'")
     one_error_line(capsys, main(["predict", str(tagger_run), "the cat"]), "characters the model never saw: ' '")
     one_error_line(capsys, main(["sample", str(tagger_run)]), f"{tagger_run} is a tagger (--task tag)")
+    one_error_line(capsys, main(["predict", str(translator_run), "abcdeabcde"]),
+                   "source 'abcdeabcde' has 10 tokens; the model reads 1 to 8")
+    one_error_line(capsys, main(["predict", str(translator_run), "abc", "--beam", "0"]), "--beam must be a positive int")
     odd = tmp_path / "odd.conll"
     odd.write_text("c\tB\na\tX\n", encoding="utf-8")
     one_error_line(capsys, main(["eval", str(tagger_run), "--data", str(odd)]), "labels never seen in training: 'X'")

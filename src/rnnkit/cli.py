@@ -16,10 +16,12 @@ from .checkpoint import CheckpointError
 from .data import Vocabulary, load_corpus
 from .data.labelled import load_labelled, read_tsv
 from .data.tagged import read_conll
-from .tasks import classify, tag
+from .metrics import exact_match_and_cer
+from .tasks import classify, tag, translate
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
 
-WHAT = {"lm": "a language model", "classify": "a classifier", "generate": "a conditional generator", "tag": "a tagger"}
+WHAT = {"lm": "a language model", "classify": "a classifier", "generate": "a conditional generator", "tag": "a tagger",
+        "translate": "an encoder-decoder"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -32,16 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser("train", help="train a model (default: a language model, an LSTM on names)")
-    train.add_argument("--task", choices=TASK_NAMES, help="lm (default), classify, generate (from a label), tag")
+    train.add_argument("--task", choices=TASK_NAMES,
+                       help="lm (default), classify, generate (from a label), tag, translate (source -> target)")
     train.add_argument("--data", help="lm: names, python-source, or a UTF-8 text file or directory; "
                                       "classify/generate: names-origin or a text<TAB>label file; "
-                                      "tag: spaces or a token<TAB>tag file")
+                                      "tag: spaces or a token<TAB>tag file; "
+                                      "translate: dates or a source<TAB>target file")
     train.add_argument("--level", choices=("char", "word"))
     train.add_argument("--mode", choices=("lines", "stream"), help="lm: override the corpus's own batching")
     train.add_argument("--cell", choices=("lstm", "gru", "rnn"))
     train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop", "adagrad"))
     train.add_argument("--schedule", choices=("cosine", "constant"))
-    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, help="classify, tag: read both ways")
+    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, help="classify, tag, translate (the encoder): read both ways")
+    train.add_argument("--attention", action=argparse.BooleanOptionalAction, help="translate: attend to the source")
     train.add_argument("--pool", choices=("last", "mean", "max"), help="classify: how steps become one vector")
     for flag, kind in (("--hidden", int), ("--layers", int), ("--embed", int), ("--dropout", float),
                        ("--seq-len", int), ("--batch-size", int), ("--steps", int), ("--epochs", int),
@@ -64,12 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--max-len", type=int)
     sample.add_argument("--seed", type=int)
 
-    predict = commands.add_parser("predict", help="a classifier's labels (with probabilities) or a tagger's tags")
+    predict = commands.add_parser("predict", help="a classifier's labels, a tagger's tags or a translation")
     predict.add_argument("run")
     predict.add_argument("texts", nargs="*")
     predict.add_argument("--file", help="predict each line of this file")
     predict.add_argument("--top", type=int, default=1, help="classifiers: show the N most probable labels")
     predict.add_argument("--json", action="store_true", help="one JSON object per text")
+    predict.add_argument("--beam", type=int, help="translate: beam search of this width instead of greedy decoding")
+    predict.add_argument("--plot-attention", metavar="DIR", help="translate: a heat map per text into DIR")
 
     score = commands.add_parser("score", help="log-probability, perplexity and bits per token of texts")
     score.add_argument("run")
@@ -154,7 +161,8 @@ def cmd_train(args) -> int:
     for line in trainer.task.report(out, trainer.best):
         print(line)
     use = {"lm": f"sample more with: rnnkit sample {out}", "classify": f"predict with: rnnkit predict {out} TEXT",
-           "generate": f"sample with: rnnkit sample {out} --label LABEL", "tag": f"tag with: rnnkit predict {out} TEXT"}
+           "generate": f"sample with: rnnkit sample {out} --label LABEL", "tag": f"tag with: rnnkit predict {out} TEXT",
+           "translate": f"translate with: rnnkit predict {out} TEXT"}
     print(f"run saved in {out}; {use[trainer.config.task]}")
     return 0
 
@@ -235,9 +243,11 @@ def cmd_predict(args) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be a positive int, got {args.top}")
     texts = _texts(args, "predict")
-    run = _load(args.run, "predict", ("classify", "tag"))
+    run = _load(args.run, "predict", ("classify", "tag", "translate"))
     if run.task == "tag":
         return _print_tags(run, texts, args.json)
+    if run.task == "translate":
+        return _print_translations(run, texts, args)
     p = classify.probabilities(run.model, run.meta, run.config, texts)
     labels = run.meta["labels"]
     for text, row in zip(texts, p):
@@ -259,6 +269,28 @@ def _print_tags(run, texts, as_json: bool) -> int:
             print(tag.segment(tokens, tags))
         else:
             print(" ".join(f"{token}/{t}" for token, t in zip(tokens, tags)))
+    return 0
+
+
+def _print_translations(run, texts, args) -> int:
+    if args.beam is not None and args.beam < 1:
+        raise ValueError(f"--beam must be a positive int, got {args.beam}")
+    if args.beam is not None and args.plot_attention:
+        raise ValueError("--plot-attention shows greedy decoding; it does not go with --beam")
+    outputs, weights = translate.translate(run.model, run.meta, run.config.seq_len, texts, args.beam)
+    for text, output in zip(texts, outputs):
+        print(json.dumps({"text": text, "translation": output}) if args.json else f"{output}\t{text}")
+    if args.plot_attention:
+        if weights is None:
+            raise ValueError(f"{args.run} has no attention (trained with --no-attention)")
+        from .plots import plot_attention
+
+        folder = pathlib.Path(args.plot_attention)
+        folder.mkdir(parents=True, exist_ok=True)
+        vocabs = [Vocabulary.from_json(run.meta[k]) for k in ("source_vocab", "target_vocab")]
+        for i, (text, output, alpha) in enumerate(zip(texts, outputs, weights), start=1):
+            plot_attention(folder / f"attention-{i}.png", [text], [output], [alpha], *vocabs)
+        print(f"attention heat maps: {folder}/attention-1.png ... attention-{len(texts)}.png", file=sys.stderr)
     return 0
 
 
@@ -292,6 +324,15 @@ def cmd_eval(args) -> int:
         r = classify.evaluate_texts(run.model, run.meta, run.config, data.texts, data.labels)
         result = {k: r[k] for k in ("accuracy", "macro_f1", "loss", "n")}
         text = f"{r['n']} texts: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}, loss {r['loss']:.4f}"
+    elif run.task == "translate":
+        data = read_tsv(args.data, "source", "target")
+        outputs, _ = translate.translate(run.model, run.meta, run.config.seq_len, data.texts)
+        result = exact_match_and_cer(outputs, data.labels)
+        result = {"exact_match": result["exact_match"], "cer": result["cer"],
+                  "loss": translate.loss_of(run.model, run.meta, run.config.seq_len, data.texts, data.labels),
+                  "n": result["n"]}
+        text = (f"{result['n']} pairs: exact match {result['exact_match']:.2%}, CER {result['cer']:.4f}, "
+                f"loss {result['loss']:.4f}")
     elif run.task == "tag":
         data = read_conll(args.data, run.meta["vocab"]["level"])
         r = tag.evaluate(run.model, run.meta, data.tokens, data.tags)
@@ -325,14 +366,19 @@ def _evaluate_generator(run, path) -> tuple[dict, str]:
 def cmd_info(args) -> int:
     run = load_run(args.run, which="last")
     c, meta = run.config, run.meta
-    vocab = Vocabulary.from_json(meta["vocab"])
+    vocab = Vocabulary.from_json(meta["source_vocab" if c.task == "translate" else "vocab"])
     best = meta["best_valid_loss"]
     shape = {"classify": f", {'bidirectional, ' if c.bidirectional else ''}{c.pool} pooling",
-             "tag": ", bidirectional" if c.bidirectional else ""}.get(c.task, "")
+             "tag": ", bidirectional" if c.bidirectional else "",
+             "translate": f"{', bidirectional encoder' if c.bidirectional else ''}"
+                          f"{', attention' if c.attention else ', no attention'}"}.get(c.task, "")
     print(f"task: {c.task} ({WHAT[c.task]})")
     print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}, embedding {c.embed}, dropout {c.dropout}{shape}")
     print(f"parameters: {meta['num_params']:,}")
-    if c.task == "lm":
+    if c.task == "translate":
+        print(f"data: {meta['corpus']} ({vocab.level} level, source vocabulary {len(vocab)}, target vocabulary "
+              f"{len(Vocabulary.from_json(meta['target_vocab']))})")
+    elif c.task == "lm":
         print(f"corpus: {meta['corpus']} ({meta['mode']} mode, {vocab.level} level, vocabulary {len(vocab)})")
     else:
         labels = meta["labels"] if "labels" in meta else meta["tags"]

@@ -57,3 +57,20 @@ def span_scores(true_tags: list[list[str]], predicted_tags: list[list[str]]) -> 
     recall = tp / n_true if n_true else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"span_precision": precision, "span_recall": recall, "f1": f1}
+
+
+def edit_distance(a, b) -> int:
+    """Levenshtein distance: the fewest insertions, deletions and substitutions that turn a into b."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        diagonal, row[0] = row[0], i
+        for j, y in enumerate(b, start=1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (x != y))
+    return row[-1]
+
+
+def exact_match_and_cer(predictions: list[str], targets: list[str]) -> dict:
+    """exact_match: share of predictions equal to their target; cer: edits / target characters, summed."""
+    edits = sum(edit_distance(p, t) for p, t in zip(predictions, targets))
+    return {"exact_match": float(np.mean([p == t for p, t in zip(predictions, targets)])),
+            "cer": edits / max(1, sum(map(len, targets))), "n": len(targets)}

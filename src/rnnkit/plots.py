@@ -61,3 +61,16 @@ def plot_confusion(path: pathlib.Path, confusion, labels: list[str], title: str)
                         color="white" if shares[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
     _save(fig, path)
+
+
+def plot_attention(path: pathlib.Path, sources: list[str], outputs: list[str], weights, source_vocab,
+                   target_vocab) -> None:
+    """One heat map per input: the attention weight of every output token (rows) on every source token."""
+    fig, axes = _pyplot().subplots(1, len(sources), figsize=(4.5 * len(sources), 4), squeeze=False)
+    for ax, source, output, alpha in zip(axes[0], sources, outputs, weights):
+        rows = (target_vocab.split(output, target_vocab.level) + ["<EOS>"])[: alpha.shape[0]]
+        ax.imshow(alpha, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(alpha.shape[1]), source_vocab.split(source, source_vocab.level), fontsize=7)
+        ax.set_yticks(range(len(rows)), rows, fontsize=7)
+        ax.set_title(f"{source} -> {output}", fontsize=8)
+    _save(fig, path)

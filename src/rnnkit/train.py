@@ -36,11 +36,13 @@ TASK_DEFAULTS = {
     "generate": {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000,
                  "sample_every": 1000},
     "tag": {"data": "spaces", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "bidirectional": True},
+    "translate": {"data": "dates", "cell": "gru", "embed": 32, "steps": 1000, "bidirectional": True,
+                  "attention": True},
 }
 TASK_NAMES = tuple(TASK_DEFAULTS)
 # options that only some tasks take: a value given to any other task is an error naming the option
-TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate"), "bidirectional": ("classify", "tag"),
-                "pool": ("classify",)}
+TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate"), "pool": ("classify",), "attention": ("translate",),
+                "bidirectional": ("classify", "tag", "translate"), "dropout": ("lm", "classify", "generate", "tag")}
 
 
 class Diverged(RuntimeError):
@@ -74,6 +76,7 @@ class TrainConfig:
     max_vocab: int | None = None
     bidirectional: bool | None = None
     pool: str | None = None
+    attention: bool | None = None
 
     def __post_init__(self):
         for name, default in TASK_DEFAULTS.get(self.task, {}).items():
@@ -102,7 +105,8 @@ class TrainConfig:
                 _checks.positive_int("--" + name.replace("_", "-"), getattr(self, name))
         if self.minutes is not None:
             _checks.positive_float("--minutes", self.minutes)
-        _checks.probability("--dropout", self.dropout)
+        if self.dropout is not None:
+            _checks.probability("--dropout", self.dropout)
         _checks.positive_float("--lr", self.lr)
         _checks.positive_float("--clip", self.clip)
 

@@ -126,3 +126,33 @@ class LabelledBatches:
         x, mask = pad_ids([self.sequences[i] for i in chosen], self.pad)
         labels = pad_ids([self.labels[i] for i in chosen], 0)[0] if self.per_token else self.labels[chosen]
         return x, mask, labels
+
+
+class PairBatches:
+    """Source and target id sequences for an encoder-decoder, teacher-forced: (source, source mask,
+    target in = [<EOS>, t1..tn], target out = [t1..tn, <EOS>], target mask), all right-padded."""
+
+    carries_state = False
+
+    def __init__(self, sources, targets, batch_size: int, eos: int, pad: int, seed: int = 0):
+        self.batch_size = _checks.positive_int("batch_size", batch_size)
+        if not sources or len(sources) != len(targets):
+            raise ValueError(f"need one target per source and at least one, got {len(sources)} and {len(targets)}")
+        self.sources, self.targets = sources, targets
+        self.eos, self.pad, self.seed = eos, pad, seed
+        self.batches_per_epoch = -(-len(sources) // self.batch_size)
+
+    def batch(self, epoch: int, index: int):
+        chosen = epoch_order(len(self.sources), self.seed, epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        return self._take(chosen)
+
+    def in_order(self):
+        for start in range(0, len(self.sources), self.batch_size):
+            yield self._take(np.arange(start, min(start + self.batch_size, len(self.sources))))
+
+    def _take(self, chosen):
+        source, source_mask = pad_ids([self.sources[i] for i in chosen], self.pad)
+        target_in, target_out, target_mask = pad([np.concatenate([[self.eos], self.targets[i]]) for i in chosen],
+                                                 [np.concatenate([self.targets[i], [self.eos]]) for i in chosen],
+                                                 self.pad)
+        return source, source_mask, target_in, target_out, target_mask

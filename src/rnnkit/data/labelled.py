@@ -67,11 +67,13 @@ def load_labelled(spec: str) -> LabelledTexts:
     return data
 
 
-def read_tsv(spec: str) -> LabelledTexts:
-    """Lines ``text<TAB>label``; blank lines are skipped, anything else malformed is an error naming its line."""
+def read_tsv(spec: str, first: str = "text", second: str = "label") -> LabelledTexts:
+    """Lines ``first<TAB>second`` (text and label, or source and target); blank lines are skipped, anything
+    else malformed is an error naming its line."""
     path = pathlib.Path(spec)
     if not path.is_file():
-        raise CorpusError(f"--data {spec!r}: no such file (built-in: names-origin; or a text<TAB>label file)")
+        built_in = "names-origin" if second == "label" else "dates"
+        raise CorpusError(f"--data {spec!r}: no such file (built-in: {built_in}; or a {first}<TAB>{second} file)")
     texts, labels = [], []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -79,15 +81,15 @@ def read_tsv(spec: str) -> LabelledTexts:
         text, tab, label = line.rpartition("\t")
         where = f"{spec}:{number}"
         if not tab:
-            raise CorpusError(f"{where}: expected text<TAB>label, got a line without a tab: {line[:40]!r}")
+            raise CorpusError(f"{where}: expected {first}<TAB>{second}, got a line without a tab: {line[:40]!r}")
         if not label.strip():
-            raise CorpusError(f"{where}: empty label")
+            raise CorpusError(f"{where}: empty {second}")
         if not text:
-            raise CorpusError(f"{where}: empty text")
+            raise CorpusError(f"{where}: empty {first}")
         texts.append(text)
         labels.append(label.strip())
     if not texts:
-        raise CorpusError(f"--data {spec!r}: no text<TAB>label lines in it")
+        raise CorpusError(f"--data {spec!r}: no {first}<TAB>{second} lines in it")
     return LabelledTexts(str(path), texts, labels)
 
 
