@@ -65,7 +65,7 @@ class TorchModel(torch.nn.Module):
 class TorchSeq2Seq(torch.nn.Module):
     """rnnkit's Seq2Seq in PyTorch: packed encoder, tanh bridge, decoder, additive attention, head."""
 
-    def __init__(self, cell, source_vocab, target_vocab, embed, hidden, layers, bidirectional, attention):
+    def __init__(self, cell, source_vocab, target_vocab, embed, hidden, layers, bidirectional, attention, size):
         super().__init__()
         rnn, D = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell], 2 if bidirectional else 1
         self.cell, self.D, self.L, self.H = cell, D, layers, hidden
@@ -75,8 +75,8 @@ class TorchSeq2Seq(torch.nn.Module):
         self.target_embedding = torch.nn.Embedding(target_vocab, embed)
         self.decoder = rnn(embed, hidden, layers, batch_first=True)
         self.attention = torch.nn.ParameterDict({
-            "W_k": torch.nn.Parameter(torch.zeros(D * hidden, hidden)), "W_q": torch.nn.Parameter(torch.zeros(hidden, hidden)),
-            "b": torch.nn.Parameter(torch.zeros(hidden)), "v": torch.nn.Parameter(torch.zeros(hidden))}) if attention else None
+            "W_k": torch.nn.Parameter(torch.zeros(D * hidden, size)), "W_q": torch.nn.Parameter(torch.zeros(hidden, size)),
+            "b": torch.nn.Parameter(torch.zeros(size)), "v": torch.nn.Parameter(torch.zeros(size))}) if attention else None
         self.head = torch.nn.Linear(hidden + (D * hidden if attention else 0), target_vocab)
 
     def encode(self, source, source_mask):
@@ -252,7 +252,8 @@ def main():
     task = make_task(config)
     if args.task == "translate":
         theirs = TorchSeq2Seq(config.cell, len(task.source_vocab), len(task.target_vocab), config.embed, config.hidden,
-                              config.layers, config.bidirectional, config.attention)
+                              config.layers, config.bidirectional, config.attention,
+                              task.model.layers["attention"].params["v"].size if config.attention else 0)
         copy_seq2seq(task.model, theirs)
     else:
         outputs = len(task.labels if args.task == "classify" else task.tags)

@@ -53,7 +53,8 @@ class AdditiveAttention(Layer):
             raise ValueError(f"h must be (B, Tx, {self.key_size}) and s (B, Ty, {self.query_size}), got "
                              f"{h.shape} and {s.shape}")
         p = self.params
-        u = np.tanh((s @ p["W_q"] + p["b"])[:, :, None, :] + (h @ p["W_k"])[:, None, :, :])  # (B, Ty, Tx, A)
+        u = (s @ p["W_q"] + p["b"])[:, :, None, :] + (h @ p["W_k"])[:, None, :, :]  # (B, Ty, Tx, A)
+        np.tanh(u, out=u)
         e = u @ p["v"]
         if mask is not None:
             e = np.where(np.asarray(mask)[:, None, :], e, -np.inf)
@@ -71,8 +72,12 @@ class AdditiveAttention(Layer):
         p, g = self.params, self.grads
         dalpha = dc @ h.transpose(0, 2, 1)
         de = alpha * (dalpha - np.sum(alpha * dalpha, axis=2, keepdims=True))
-        g["v"] += np.einsum("btj,btja->a", de, u)
-        dpre = de[..., None] * p["v"] * (1 - u * u)
+        A = u.shape[3]
+        g["v"] += de.reshape(-1) @ u.reshape(-1, A)
+        dpre = np.multiply(u, u, out=u)  # u is not needed after this: its memory becomes dpre
+        np.subtract(1, dpre, out=dpre)
+        dpre *= p["v"]
+        dpre *= de[..., None]
         dq, dk = dpre.sum(axis=2), dpre.sum(axis=1)
         g["W_q"] += s.reshape(-1, s.shape[2]).T @ dq.reshape(-1, dq.shape[2])
         g["b"] += dq.sum(axis=(0, 1))

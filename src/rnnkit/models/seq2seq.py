@@ -3,10 +3,10 @@
     h<j> = encoder(E_src[x<j>])                      (B, Tx, D*He)  RNN, GRU or LSTM, optionally bidirectional
     s<0> = tanh([h_fwd<Tx>, h_rev<1>] @ W_b + b_b)   (Ld, B, Hd)    the encoder's last state, projected (bridge)
     s<t> = decoder(E_tgt[y<t-1>], s<t-1>)            (B, Ty, Hd)    teacher forcing: y<0> = <EOS>
-    c<t> = attention(h, s<t>)                        (B, Ty, D*He)  additive scores, masked source (optional)
+    c<t> = attention(h, s<t>)                        (B, Ty, D*He)  additive scores of size A, masked source
     logits<t> = [s<t>, c<t>] @ W + b                 (B, Ty, Vt)    p(y<t> | y<1..t-1>, x)
 
-The bridge maps the top encoder layer's final states (both directions) to every decoder layer's first h
+Attention is optional (A = ``attention_size``, 64 unless told). The bridge maps the top encoder layer's final states (both directions) to every decoder layer's first h
 (an LSTM decoder's first c is zero), so encoder and decoder may differ in size, direction and depth. The
 attention's query is the decoder's state at the same step, s<t> (Luong's arrangement with Bahdanau's
 additive score), so the decoder runs as one recurrent layer and attention is computed for all steps at
@@ -26,7 +26,7 @@ from .language_model import CELLS
 class Seq2Seq:
     def __init__(self, source_vocab: int, target_vocab: int, cell: str = "gru", hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, embed_size: int = 32, attention: bool = True,
-                 attention_size: int | None = None, dtype=np.float32, seed=None):
+                 attention_size: int = 64, dtype=np.float32, seed=None):
         _checks.one_of("cell", cell, tuple(CELLS))
         for name, value in (("bidirectional", bidirectional), ("attention", attention)):
             if not isinstance(value, bool):
@@ -46,7 +46,7 @@ class Seq2Seq:
                   "target_embedding": Embedding(target_vocab, E, dtype=dtype, seed=rng),
                   "decoder": CELLS[cell](E, H, L, dtype=dtype, seed=rng)}
         if attention:
-            layers["attention"] = AdditiveAttention(D * H, H, attention_size or H, dtype=dtype, seed=rng)
+            layers["attention"] = AdditiveAttention(D * H, H, attention_size, dtype=dtype, seed=rng)
         layers["head"] = Dense(H + (D * H if attention else 0), target_vocab, dtype=dtype, seed=rng)
         self.layers = layers
         self.rng = rng  # no dropout draws from it; kept so that every model's checkpoint has the same keys
