@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cell", choices=("lstm", "gru", "rnn"))
     train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop", "adagrad"))
     train.add_argument("--schedule", choices=("cosine", "constant"))
-    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, help="classify, tag, translate (the encoder): read both ways")
+    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
+                       help="classify, tag, translate (the encoder): read both ways")
     train.add_argument("--attention", action=argparse.BooleanOptionalAction, help="translate: attend to the source")
     train.add_argument("--pool", choices=("last", "mean", "max"), help="classify: how steps become one vector")
     for flag, kind in (("--hidden", int), ("--layers", int), ("--embed", int), ("--dropout", float),

@@ -93,34 +93,43 @@ class StreamBatches:
             yield self.batch(0, index)
 
 
-class LabelledBatches:
-    """Sequences (cut to their first ``seq_len`` tokens) with one label each, or one label per token:
-    (x, mask, labels), labels (B,) or (B, T) right-padded with 0."""
+class ShuffledBatches:
+    """Batches of ``size`` items: ``batch(epoch, index)`` in the epoch's shuffled order (it depends on
+    (seed, epoch) only), ``in_order()`` every item once, in the order given (for evaluation). Subclasses say
+    what a batch of chosen items is (``_take``)."""
 
     carries_state = False
 
-    def __init__(self, sequences, labels, batch_size: int, seq_len: int, pad: int, seed: int = 0):
+    def __init__(self, size: int, batch_size: int, seed: int):
+        self.size, self.seed = size, seed
         self.batch_size = _checks.positive_int("batch_size", batch_size)
+        self.batches_per_epoch = -(-size // self.batch_size)
+
+    def batch(self, epoch: int, index: int):
+        order = epoch_order(self.size, self.seed, epoch)
+        return self._take(order[index * self.batch_size : (index + 1) * self.batch_size])
+
+    def in_order(self):
+        for start in range(0, self.size, self.batch_size):
+            yield self._take(np.arange(start, min(start + self.batch_size, self.size)))
+
+
+class LabelledBatches(ShuffledBatches):
+    """Sequences (cut to their first ``seq_len`` tokens) with one label each, or one label per token:
+    (x, mask, labels), labels (B,) or (B, T) right-padded with 0."""
+
+    def __init__(self, sequences, labels, batch_size: int, seq_len: int, pad: int, seed: int = 0):
         self.seq_len = _checks.positive_int("seq_len", seq_len)
         if not sequences or len(sequences) != len(labels):
             raise ValueError(f"need one label per sequence and at least one, got {len(sequences)} and {len(labels)}")
+        super().__init__(len(sequences), batch_size, seed)
         self.sequences = [np.asarray(s[:seq_len]) for s in sequences]
         self.per_token = np.ndim(labels[0]) == 1
         if self.per_token:
             self.labels = [np.asarray(tags[:seq_len], dtype=np.int64) for tags in labels]
         else:
             self.labels = np.asarray(labels, dtype=np.int64)
-        self.pad, self.seed = pad, seed
-        self.batches_per_epoch = -(-len(sequences) // self.batch_size)
-
-    def batch(self, epoch: int, index: int):
-        chosen = epoch_order(len(self.sequences), self.seed, epoch)[index * self.batch_size : (index + 1) * self.batch_size]
-        return self._take(chosen)
-
-    def in_order(self):
-        """Every sequence once, in the order given (for evaluation)."""
-        for start in range(0, len(self.sequences), self.batch_size):
-            yield self._take(np.arange(start, min(start + self.batch_size, len(self.sequences))))
+        self.pad = pad
 
     def _take(self, chosen):
         x, mask = pad_ids([self.sequences[i] for i in chosen], self.pad)
@@ -128,27 +137,15 @@ class LabelledBatches:
         return x, mask, labels
 
 
-class PairBatches:
+class PairBatches(ShuffledBatches):
     """Source and target id sequences for an encoder-decoder, teacher-forced: (source, source mask,
     target in = [<EOS>, t1..tn], target out = [t1..tn, <EOS>], target mask), all right-padded."""
 
-    carries_state = False
-
     def __init__(self, sources, targets, batch_size: int, eos: int, pad: int, seed: int = 0):
-        self.batch_size = _checks.positive_int("batch_size", batch_size)
         if not sources or len(sources) != len(targets):
             raise ValueError(f"need one target per source and at least one, got {len(sources)} and {len(targets)}")
-        self.sources, self.targets = sources, targets
-        self.eos, self.pad, self.seed = eos, pad, seed
-        self.batches_per_epoch = -(-len(sources) // self.batch_size)
-
-    def batch(self, epoch: int, index: int):
-        chosen = epoch_order(len(self.sources), self.seed, epoch)[index * self.batch_size : (index + 1) * self.batch_size]
-        return self._take(chosen)
-
-    def in_order(self):
-        for start in range(0, len(self.sources), self.batch_size):
-            yield self._take(np.arange(start, min(start + self.batch_size, len(self.sources))))
+        super().__init__(len(sources), batch_size, seed)
+        self.sources, self.targets, self.eos, self.pad = sources, targets, eos, pad
 
     def _take(self, chosen):
         source, source_mask = pad_ids([self.sources[i] for i in chosen], self.pad)

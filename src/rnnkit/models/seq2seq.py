@@ -6,12 +6,12 @@
     c<t> = attention(h, s<t>)                        (B, Ty, D*He)  additive scores of size A, masked source
     logits<t> = [s<t>, c<t>] @ W + b                 (B, Ty, Vt)    p(y<t> | y<1..t-1>, x)
 
-Attention is optional (A = ``attention_size``, 64 unless told). The bridge maps the top encoder layer's final states (both directions) to every decoder layer's first h
-(an LSTM decoder's first c is zero), so encoder and decoder may differ in size, direction and depth. The
-attention's query is the decoder's state at the same step, s<t> (Luong's arrangement with Bahdanau's
-additive score), so the decoder runs as one recurrent layer and attention is computed for all steps at
-once. Decoding (greedy, sampling, beam search) goes through ``decoder_for(source)``, which looks like a
-language model to ``rnnkit.generate``.
+Attention is optional (A = ``attention_size``, 64 unless told). The bridge maps the top encoder layer's
+final states (both directions) to every decoder layer's first h (an LSTM decoder's first c is zero), so a
+bidirectional encoder feeds a unidirectional decoder. The attention's query is the decoder's state at the
+same step, s<t> (Luong's arrangement with Bahdanau's additive score), so the decoder runs as one recurrent
+layer and attention is computed for all steps at once. Decoding (greedy, sampling, beam search) goes
+through ``decoder_for(source)``, which looks like a language model to ``rnnkit.generate``.
 """
 
 from __future__ import annotations
