@@ -328,10 +328,8 @@ def cmd_eval(args) -> int:
     elif run.task == "translate":
         data = read_tsv(args.data, "source", "target")
         outputs, _ = translate.translate(run.model, run.meta, run.config.seq_len, data.texts)
-        result = exact_match_and_cer(outputs, data.labels)
-        result = {"exact_match": result["exact_match"], "cer": result["cer"],
-                  "loss": translate.loss_of(run.model, run.meta, run.config.seq_len, data.texts, data.labels),
-                  "n": result["n"]}
+        loss = translate.loss_of(run.model, run.meta, run.config.seq_len, data.texts, data.labels)
+        result = {**exact_match_and_cer(outputs, data.labels), "loss": loss}
         text = (f"{result['n']} pairs: exact match {result['exact_match']:.2%}, CER {result['cer']:.4f}, "
                 f"loss {result['loss']:.4f}")
     elif run.task == "tag":
