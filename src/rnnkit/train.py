@@ -257,6 +257,11 @@ def load_params(model, arrays: dict) -> None:
         value[...] = saved
 
 
+def load_best(model, run_dir: pathlib.Path) -> None:
+    """Put the weights of the run's best checkpoint into ``model`` (a task's report scores them)."""
+    load_params(model, load_checkpoint(pathlib.Path(run_dir) / "best.safetensors")[0])
+
+
 @dataclass
 class Run:
     """A trained run loaded for use: its config, task name, model and checkpoint metadata."""

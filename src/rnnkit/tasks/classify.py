@@ -22,6 +22,7 @@ from ..losses import softmax_cross_entropy
 from ..metrics import classification_report
 from ..models import SequenceClassifier
 from ..plots import plot_confusion
+from ..train import load_best
 
 
 def build_model(config, meta: dict) -> SequenceClassifier:
@@ -74,22 +75,29 @@ def evaluate_texts(model, meta: dict, config, texts: list[str], labels: list[str
     return evaluate(model, LabelledBatches(encode(vocab, texts), y, 256, config.seq_len, vocab.pad))
 
 
-class Task:
+class LabelledData:
+    """Labelled texts ready for a task: the split, the labels, the vocabulary, and each part's ids and
+    label ids. Labels and vocabulary come from the checkpoint's ``meta`` when resuming."""
+
     def __init__(self, config, meta: dict | None = None):
-        self.config = config
         data = load_labelled(config.data)
         self.corpus_name, self.dropped = data.name, data.dropped
         self.parts = data.split()
-        train_texts = self.parts["train"][0]
         if meta is not None:
             self.labels, self.vocab = meta["labels"], Vocabulary.from_json(meta["vocab"])
         else:
             self.labels = sorted(set(data.labels))
-            source = data.texts if config.level == "char" else train_texts  # words: <UNK> for unseen ones
+            source = data.texts if config.level == "char" else self.parts["train"][0]  # words: <UNK> for unseen
             self.vocab = Vocabulary.build(source, config.level, config.min_freq, config.max_vocab)
         self.ids, self.y = {}, {}
         for part, (texts, labels) in self.parts.items():
             self.ids[part], self.y[part] = encode(self.vocab, texts), label_ids(labels, self.labels)
+
+
+class Task(LabelledData):
+    def __init__(self, config, meta: dict | None = None):
+        self.config = config
+        super().__init__(config, meta)
         self.batches = self.split_batches("train", config.seed)
         self.valid = self.split_batches("valid")
         self.model = build_model(config, self.metadata())
@@ -138,11 +146,8 @@ class Task:
 
     def report(self, run_dir, best_loss: float) -> list[str]:
         """Test metrics of the best checkpoint beside the baselines; writes confusion.png and test_report.json."""
-        from ..checkpoint import load_checkpoint
-        from ..train import load_params
-
         run_dir = pathlib.Path(run_dir)
-        load_params(self.model, load_checkpoint(run_dir / "best.safetensors")[0])
+        load_best(self.model, run_dir)
         test = evaluate(self.model, self.split_batches("test"))
         lines = [f"test split ({test['n']} texts), best checkpoint: accuracy {test['accuracy']:.1%}, "
                  f"macro-F1 {test['macro_f1']:.3f}", "baselines fitted on the same training split:"]

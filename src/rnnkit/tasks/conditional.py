@@ -10,7 +10,6 @@ fitted on the training split, assigns a sample to the label it was generated for
 
 from __future__ import annotations
 
-import math
 import pathlib
 
 import numpy as np
@@ -18,10 +17,10 @@ import numpy as np
 from .. import generate
 from ..baselines import NGram, best_naive_bayes
 from ..data import LineBatches, Vocabulary
-from ..data.labelled import load_labelled
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
-from .classify import encode, label_ids
+from ..train import load_best
+from .classify import LabelledData
 
 SAMPLES_PER_LABEL = 50
 
@@ -50,20 +49,10 @@ class LabelledLines:
             yield (*batch, self.labels[i * size : (i + 1) * size])
 
 
-class Task:
+class Task(LabelledData):
     def __init__(self, config, meta: dict | None = None):
         self.config = config
-        data = load_labelled(config.data)
-        self.corpus_name, self.parts = data.name, data.split()
-        if meta is not None:
-            self.labels, self.vocab = meta["labels"], Vocabulary.from_json(meta["vocab"])
-        else:
-            self.labels = sorted(set(data.labels))
-            source = data.texts if config.level == "char" else self.parts["train"][0]
-            self.vocab = Vocabulary.build(source, config.level, config.min_freq, config.max_vocab)
-        self.ids, self.y = {}, {}
-        for part, (texts, labels) in self.parts.items():
-            self.ids[part], self.y[part] = encode(self.vocab, texts), label_ids(labels, self.labels)
+        super().__init__(config, meta)
         self.train_texts = set(self.parts["train"][0])
         self.batches = self.split_batches("train", config.seed)
         self.valid = self.split_batches("valid")
@@ -127,10 +116,7 @@ class Task:
         return -sum(t[0] for t in totals) / sum(t[1] for t in totals)
 
     def report(self, run_dir, best_loss: float) -> list[str]:
-        from ..checkpoint import load_checkpoint
-        from ..train import load_params
-
-        load_params(self.model, load_checkpoint(pathlib.Path(run_dir) / "best.safetensors")[0])
+        load_best(self.model, pathlib.Path(run_dir))
         unit = self._unit()
         trigrams = self.trigrams()
         lines = [f"test cross-entropy: {self.cross_entropy(self.split_batches('test')):.4f} nats/{unit}; "

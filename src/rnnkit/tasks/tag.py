@@ -24,6 +24,7 @@ from ..data.tagged import load_tagged
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report, span_scores
 from ..models.tagger import SequenceTagger
+from ..train import load_best
 from .classify import label_ids
 
 SPAN_TAG = re.compile(r"[BI](-.+)?|O")
@@ -71,12 +72,15 @@ def evaluate(model, meta: dict, token_seqs, tag_seqs) -> dict:
     vocab = Vocabulary.from_json(meta["vocab"])
     ids = [vocab.encode_tokens(tokens) for tokens in token_seqs]
     y = [label_ids(tags, meta["tags"]) for tags in tag_seqs]
-    total, count = 0.0, 0
+    total, count, guess = 0.0, 0, []
     for x, mask, labels in LabelledBatches(ids, y, 64, max(map(len, ids)), vocab.pad).in_order():
-        loss, _ = softmax_cross_entropy(model.forward(x, mask, training=False), labels, mask)
+        logits = model.forward(x, mask, training=False)
+        loss, _ = softmax_cross_entropy(logits, labels, mask)
         n = int(mask.sum())
         total, count = total + loss * n, count + n
-    return {"loss": total / count, **scores(meta["tags"], tag_seqs, predict(model, meta, token_seqs))}
+        best = logits.argmax(axis=2)
+        guess += [[meta["tags"][k] for k in row[:length]] for row, length in zip(best, mask.sum(axis=1))]
+    return {"loss": total / count, **scores(meta["tags"], tag_seqs, guess)}
 
 
 def segment(tokens: list[str], tags: list[str]) -> str:
@@ -137,11 +141,8 @@ class Task:
 
     def report(self, run_dir, best_loss: float) -> list[str]:
         """Test metrics of the best checkpoint beside the baselines; writes test_report.json."""
-        from ..checkpoint import load_checkpoint
-        from ..train import load_params
-
         run_dir = pathlib.Path(run_dir)
-        load_params(self.model, load_checkpoint(run_dir / "best.safetensors")[0])
+        load_best(self.model, run_dir)
         tokens, tags = self.parts["test"]
         test = evaluate(self.model, self.metadata(), tokens, tags)
         train = self.parts["train"]

@@ -22,6 +22,8 @@ from ..data.pairs import load_pairs
 from ..losses import softmax_cross_entropy
 from ..metrics import exact_match_and_cer
 from ..models.seq2seq import Seq2Seq
+from ..plots import plot_attention
+from ..train import load_best
 
 
 def build_model(config, meta: dict) -> Seq2Seq:
@@ -154,12 +156,8 @@ class Task:
 
     def report(self, run_dir, best_loss: float) -> list[str]:
         """Test metrics of the best checkpoint beside the baselines; attention.png; test_report.json."""
-        from ..checkpoint import load_checkpoint
-        from ..plots import plot_attention
-        from ..train import load_params
-
         run_dir = pathlib.Path(run_dir)
-        load_params(self.model, load_checkpoint(run_dir / "best.safetensors")[0])
+        load_best(self.model, run_dir)
         sources, targets = self.parts["test"]
         test = self.scores("test")
         lines = [f"test split ({test['n']} pairs, targets never seen in training), best checkpoint: exact match "
