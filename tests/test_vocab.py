@@ -45,7 +45,7 @@ def test_unknown_characters_are_named():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="level must be one of 'char', 'word', got 'byte'"):
+    with pytest.raises(ValueError, match="level must be one of 'char', 'word', 'symbol', got 'byte'"):
         Vocabulary.build(["a"], "byte")
     with pytest.raises(ValueError, match="min_freq must be a positive int, got 0"):
         Vocabulary.build(["a"], "word", min_freq=0)

@@ -81,7 +81,7 @@ def sample(model, vocab, start, n=1, max_len=100, temperature=1.0, top_k=None, t
         if done.all():
             break
         logits, state = model.step(chosen, state)
-    return [prefix + vocab.decode(t) for t in tokens]
+    return [vocab.joined(prefix, vocab.decode(t)) for t in tokens]
 
 
 def beam_search(model, vocab, start, width=5, max_len=50, length_penalty=1.0, prefix="", n=1):
@@ -119,7 +119,7 @@ def beam_search(model, vocab, start, width=5, max_len=50, length_penalty=1.0, pr
         beams, scores = next_beams, np.array(next_scores)
         logits, state = model.step(np.array(next_tokens), state)
     finished.sort(key=lambda item: -item[0])
-    return [(prefix + vocab.decode([t for t in tokens if t != vocab.eos]), float(score))
+    return [(vocab.joined(prefix, vocab.decode([t for t in tokens if t != vocab.eos])), float(score))
             for _, score, tokens in finished[:n]]
 
 
