@@ -20,7 +20,7 @@ from .tasks import classify, tag, translate
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
 
 WHAT = {"lm": "a language model", "classify": "a classifier", "generate": "a conditional generator", "tag": "a tagger",
-        "translate": "an encoder-decoder"}
+        "translate": "an encoder-decoder", "music": "a music model"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,11 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model (default: a language model, an LSTM on names)")
     train.add_argument("--task", choices=TASK_NAMES,
-                       help="lm (default), classify, generate (from a label), tag, translate (source -> target)")
+                       help="lm (default), classify, generate (from a label), tag, translate (source -> target), music")
     train.add_argument("--data", help="lm: names, python-source, or a UTF-8 text file or directory; "
                                       "classify/generate: names-origin or a text<TAB>label file; "
                                       "tag: spaces or a token<TAB>tag file; "
-                                      "translate: dates or a source<TAB>target file")
+                                      "translate: dates or a source<TAB>target file; "
+                                      "music: folk, chorales or a folder of MIDI/MusicXML/ABC files")
     train.add_argument("--level", choices=("char", "word"))
     train.add_argument("--mode", choices=("lines", "stream"), help="lm: override the corpus's own batching")
     train.add_argument("--cell", choices=("lstm", "gru", "rnn"))
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="classify, tag, translate (the encoder): read both ways")
     train.add_argument("--attention", action=argparse.BooleanOptionalAction, help="translate: attend to the source")
     train.add_argument("--pool", choices=("last", "mean", "max"), help="classify: how steps become one vector")
+    train.add_argument("--encoding", choices=("events", "pianoroll"),
+                       help="music: melody tokens (default) or polyphonic piano-roll frames")
     for flag, kind in (("--hidden", int), ("--layers", int), ("--embed", int), ("--dropout", float),
                        ("--seq-len", int), ("--batch-size", int), ("--steps", int), ("--epochs", int),
                        ("--minutes", float), ("--lr", float), ("--clip", float), ("--seed", int),
@@ -56,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory to create (default: runs/<data>-<cell>[-N])")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
 
-    sample = commands.add_parser("sample", help="sample novel sequences from a language model or generator")
+    sample = commands.add_parser("sample", help="sample novel sequences from a language model, generator or "
+                                                "music model (music: MIDI, MusicXML and PNG files)")
     sample.add_argument("run")
     sample.add_argument("-n", type=int, default=10)
     sample.add_argument("--label", help="the label to generate from (conditional generators)")
@@ -68,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--prefix", default="")
     sample.add_argument("--max-len", type=int)
     sample.add_argument("--seed", type=int)
+    sample.add_argument("--out", metavar="DIR", help="music: where the files go (default: RUN/samples)")
+    sample.add_argument("--bars", type=int, help="music (events): stop after this many new bars")
+    sample.add_argument("--frames", type=int, help="music (piano roll): this many new frames")
+    sample.add_argument("--prime", metavar="FILE", help="music: continue the piece in this MIDI/MusicXML/ABC file")
+    sample.add_argument("--wav", action="store_true", help="music: render WAV audio too (needs FluidSynth)")
 
     predict = commands.add_parser("predict", help="a classifier's labels, a tagger's tags or a translation")
     predict.add_argument("run")
@@ -162,7 +171,8 @@ def cmd_train(args) -> int:
         print(line)
     use = {"lm": f"sample more with: rnnkit sample {out}", "classify": f"predict with: rnnkit predict {out} TEXT",
            "generate": f"sample with: rnnkit sample {out} --label LABEL", "tag": f"tag with: rnnkit predict {out} TEXT",
-           "translate": f"translate with: rnnkit predict {out} TEXT"}
+           "translate": f"translate with: rnnkit predict {out} TEXT",
+           "music": f"improvise with: rnnkit sample {out} --out DIR"}
     print(f"run saved in {out}; {use[trainer.config.task]}")
     return 0
 
@@ -189,8 +199,17 @@ def _conditioned(run, label, path):
     return run.model.given(int(classify.label_ids([label], known)[0]))
 
 
+MUSIC_SAMPLE_FLAGS = ("out", "bars", "frames", "prime", "wav")
+
+
 def cmd_sample(args) -> int:
-    run = _load(args.run, "sample", ("lm", "generate"))
+    run = _load(args.run, "sample", ("lm", "generate", "music"))
+    if run.task == "music":
+        return _sample_music(run, args)
+    given = [f"--{name}" for name in MUSIC_SAMPLE_FLAGS if getattr(args, name) not in (None, False)]
+    if given:
+        raise ValueError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for music models; "
+                         f"{args.run} is {WHAT[run.task]}")
     model, meta = _conditioned(run, args.label, args.run), run.meta
     vocab = Vocabulary.from_json(meta["vocab"])
     lines = meta["mode"] == "lines"
@@ -222,6 +241,55 @@ def cmd_sample(args) -> int:
         agree = sum(judge.meta["labels"][k] == args.label for k in p.argmax(axis=1))
         print(f"{agree}/{len(samples)} judged {args.label} by {args.judge}", file=sys.stderr)
     return 0
+
+
+def _sample_music(run, args) -> int:
+    from .music_files import render_wav, synthesiser_problem, write_piece
+    from .tasks import music
+
+    encoding = run.meta["encoding"]
+    for name, flag, wanted in (("label", "--label", None), ("judge", "--judge", None), ("prefix", "--prefix", ""),
+                               ("max_len", "--max-len", None)):
+        if getattr(args, name) != wanted:
+            raise ValueError(f"{flag} is not for music models (use --prime FILE, --bars or --frames)")
+    if encoding == "events" and args.frames is not None:
+        raise ValueError("--frames is for piano-roll models; this one writes events, give --bars")
+    if encoding == "pianoroll" and (args.bars is not None or args.beam is not None or args.top_k or args.top_p):
+        raise ValueError("--bars, --beam, --top-k and --top-p are for event models; a piano roll takes --frames "
+                         "and --temperature")
+    for flag, value in (("-n", args.n), ("--bars", args.bars), ("--frames", args.frames), ("--beam", args.beam)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be a positive int, got {value}")
+    prime = None if args.prime is None else music.read_prime(args.prime, run.meta)
+    pieces = music.improvise(run, args.n, args.seed, bars=args.bars, frames=args.frames, prime=prime,
+                             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, beam=args.beam)
+    out = pathlib.Path(args.out) if args.out else pathlib.Path(args.run) / "samples"
+    no_wav = synthesiser_problem() if args.wav else None
+    if no_wav:
+        print(f"rnnkit: {no_wav}; writing the other files", file=sys.stderr)
+    for i, piece in enumerate(pieces, start=1):
+        files = write_piece(out, f"sample-{i}", piece["score"], melody=encoding == "events",
+                            grid=run.meta.get("grid"), frames=piece.get("frames"))
+        if args.wav and not no_wav:
+            files.append(render_wav(files[0]))
+        size = f"{len(piece['tokens'])} tokens" if encoding == "events" else f"{len(piece['frames'])} frames"
+        print(f"{size}: {' '.join(str(f) for f in files)}")
+    if encoding == "events":
+        _print_novelty(run, [p["tokens"] for p in pieces])
+    return 0
+
+
+def _print_novelty(run, samples) -> None:
+    from .data.music import load_music
+    from .metrics import longest_shared_runs
+
+    try:
+        training = load_music(run.config.data, "events").split()["train"]
+    except ValueError:
+        return  # the data is gone; novelty cannot be told
+    runs = longest_shared_runs(samples, training)
+    print(f"longest run of tokens shared with a training piece: {', '.join(map(str, runs))} "
+          f"({sum(r < 16 for r in runs)}/{len(runs)} under 16)", file=sys.stderr)
 
 
 def _training_texts(run):
@@ -336,6 +404,11 @@ def cmd_eval(args) -> int:
         r = tag.evaluate(run.model, run.meta, data.tokens, data.tags)
         result = {k: r[k] for k in ("accuracy", "f1", "loss", "n")}
         text = f"{r['n']} tokens: accuracy {r['accuracy']:.2%}, F1 {r['f1']:.4f}, loss {r['loss']:.4f}"
+    elif run.task == "music":
+        from .tasks.music import evaluate_folder
+
+        result = evaluate_folder(run, args.data)
+        text = f"{result['pieces']} pieces: loss {result['loss']:.4f} nats/{result['unit']}"
     else:
         result, text = _evaluate_generator(run, args.data)
     print(json.dumps(result) if args.json else text)
@@ -364,6 +437,8 @@ def _evaluate_generator(run, path) -> tuple[dict, str]:
 def cmd_info(args) -> int:
     run = load_run(args.run, which="last")
     c, meta = run.config, run.meta
+    if c.task == "music":
+        return _info_music(run)
     vocab = Vocabulary.from_json(meta["source_vocab" if c.task == "translate" else "vocab"])
     best = meta["best_valid_loss"]
     shape = {"classify": f", {'bidirectional, ' if c.bidirectional else ''}{c.pool} pooling",
@@ -384,6 +459,22 @@ def cmd_info(args) -> int:
               f"{', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''})")
     print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
     unit = {"classify": "text", "tag": "token"}.get(c.task, vocab.level)
+    print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
+    return 0
+
+
+def _info_music(run) -> int:
+    c, meta = run.config, run.meta
+    best = meta["best_valid_loss"]
+    unit = "frame" if meta["encoding"] == "pianoroll" else "token"
+    print(f"task: music ({WHAT['music']}), {meta['encoding']} encoding")
+    print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}, dropout {c.dropout}"
+          + ("" if unit == "frame" else f", embedding {c.embed}"))
+    print(f"parameters: {meta['num_params']:,}")
+    what = (f"frames of {meta['grid']:g} quarter notes, 88 keys" if unit == "frame"
+            else f"vocabulary of {len(Vocabulary.from_json(meta['vocab']))} event tokens")
+    print(f"data: {meta['corpus']} ({what})")
+    print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
     print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
     return 0
 

@@ -1,10 +1,14 @@
-"""Classification metrics from integer labels: accuracy, per-class precision/recall/F1, macro-F1, confusion.
+"""Metrics: classification from integer labels (accuracy, per-class precision/recall/F1, macro-F1, confusion),
+spans of B/I tags, edit distance, and for generated sequences their novelty and distributions.
 
     precision_k = TP_k / (TP_k + FP_k)     recall_k = TP_k / (TP_k + FN_k)     F1_k = 2 P R / (P + R)
     macro-F1 = mean of F1_k over the classes present in the targets or the predictions (0 where undefined)
+    total variation distance between distributions p and q = ½ Σ_x |p(x) - q(x)|   (0: equal, 1: disjoint)
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 
@@ -74,3 +78,33 @@ def exact_match_and_cer(predictions: list[str], targets: list[str]) -> dict:
     edits = sum(edit_distance(p, t) for p, t in zip(predictions, targets))
     return {"exact_match": float(np.mean([p == t for p, t in zip(predictions, targets)])),
             "cer": edits / max(1, sum(map(len, targets))), "n": len(targets)}
+
+
+def longest_shared_runs(samples, training) -> list[int]:
+    """For each sample (a sequence of hashable tokens), the length of the longest run of consecutive tokens
+    that also occurs somewhere in a training sequence."""
+    grams: dict[int, set] = {}
+
+    def in_training(k: int) -> set:
+        if k not in grams:
+            grams[k] = {tuple(seq[i : i + k]) for seq in training for i in range(len(seq) - k + 1)}
+        return grams[k]
+
+    def shares(sample, k: int) -> bool:
+        seen = in_training(k)
+        return any(tuple(sample[i : i + k]) in seen for i in range(len(sample) - k + 1))
+
+    runs = []
+    for sample in samples:
+        low, high = 0, len(sample)  # the run is at least low, at most high
+        while low < high:
+            k = (low + high + 1) // 2
+            low, high = (k, high) if shares(sample, k) else (low, k - 1)
+        runs.append(low)
+    return runs
+
+
+def total_variation(a: Counter, b: Counter) -> float:
+    """½ Σ |p(x) - q(x)| between the distributions that the counts ``a`` and ``b`` describe."""
+    n_a, n_b = sum(a.values()), sum(b.values())
+    return 0.5 * sum(abs(a[x] / n_a - b[x] / n_b) for x in set(a) | set(b))

@@ -74,3 +74,19 @@ def plot_attention(path: pathlib.Path, sources: list[str], outputs: list[str], w
         ax.set_yticks(range(len(rows)), rows, fontsize=7)
         ax.set_title(f"{source} -> {output}", fontsize=8)
     _save(fig, path)
+
+
+def plot_piano_roll(path: pathlib.Path, frames, grid: float, title: str) -> None:
+    """A piano roll: time in quarter notes across, MIDI pitch up, a dark cell where a key sounds."""
+    frames = np.asarray(frames, dtype=bool).reshape(-1, 88)
+    if len(frames) == 0:  # a piece with no notes still gets its (empty) picture
+        frames = np.zeros((1, 88), bool)
+    keys = np.flatnonzero(frames.any(axis=0))
+    low, high = (int(keys.min()), int(keys.max())) if keys.size else (39, 51)  # around middle C when silent
+    fig, ax = _pyplot().subplots(figsize=(min(16, 3 + 0.06 * len(frames) * grid * 4), 4))
+    ax.imshow(frames[:, low : high + 1].T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
+              extent=(0, len(frames) * grid, 21 + low - 0.5, 21 + high + 0.5))
+    ax.set_xlabel("time (quarter notes)")
+    ax.set_ylabel("MIDI pitch (60 = middle C)")
+    ax.set_title(title)
+    _save(fig, path)

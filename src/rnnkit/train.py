@@ -38,11 +38,15 @@ TASK_DEFAULTS = {
     "tag": {"data": "spaces", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "bidirectional": True},
     "translate": {"data": "dates", "cell": "gru", "embed": 32, "steps": 1000, "bidirectional": True,
                   "attention": True},
+    "music": {"data": "folk", "encoding": "events", "cell": "lstm", "embed": 32, "dropout": 0.0, "seq_len": 256,
+              "batch_size": 32, "steps": 1000, "sample_every": 500},
 }
+SHARED_DEFAULTS = {"seq_len": 64, "batch_size": 64}  # for the tasks above that do not name their own
 TASK_NAMES = tuple(TASK_DEFAULTS)
 # options that only some tasks take: a value given to any other task is an error naming the option
-TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate"), "pool": ("classify",), "attention": ("translate",),
-                "bidirectional": ("classify", "tag", "translate"), "dropout": ("lm", "classify", "generate", "tag")}
+TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate", "music"), "pool": ("classify",),
+                "attention": ("translate",), "bidirectional": ("classify", "tag", "translate"),
+                "dropout": ("lm", "classify", "generate", "tag", "music"), "encoding": ("music",)}
 
 
 class Diverged(RuntimeError):
@@ -60,8 +64,8 @@ class TrainConfig:
     layers: int = 1
     embed: int | None = None
     dropout: float | None = None
-    seq_len: int = 64
-    batch_size: int = 64
+    seq_len: int | None = None
+    batch_size: int | None = None
     steps: int | None = None  # None with epochs and minutes None: the task's default
     epochs: int | None = None
     minutes: float | None = None
@@ -77,11 +81,15 @@ class TrainConfig:
     bidirectional: bool | None = None
     pool: str | None = None
     attention: bool | None = None
+    encoding: str | None = None  # music: "events" (melody tokens) or "pianoroll"
 
     def __post_init__(self):
         for name, default in TASK_DEFAULTS.get(self.task, {}).items():
             bounded = name == "steps" and (self.epochs is not None or self.minutes is not None)
             if getattr(self, name) is None and not bounded:
+                setattr(self, name, default)
+        for name, default in SHARED_DEFAULTS.items():
+            if getattr(self, name) is None:
                 setattr(self, name, default)
 
     def check(self) -> None:
@@ -95,6 +103,8 @@ class TrainConfig:
             _checks.one_of("--mode", self.mode, ("lines", "stream"))
         if self.pool is not None:
             _checks.one_of("--pool", self.pool, ("last", "mean", "max"))
+        if self.encoding is not None:
+            _checks.one_of("--encoding", self.encoding, ("events", "pianoroll"))
         _checks.one_of("--cell", self.cell, ("lstm", "gru", "rnn"))
         _checks.one_of("--schedule", self.schedule, ("cosine", "constant"))
         _checks.one_of("--optimizer", self.optimizer, tuple(OPTIMIZERS))

@@ -153,3 +153,36 @@ class PairBatches(ShuffledBatches):
                                                  [np.concatenate([self.targets[i], [self.eos]]) for i in chosen],
                                                  self.pad)
         return source, source_mask, target_in, target_out, target_mask
+
+
+class FrameBatches(ShuffledBatches):
+    """Piano rolls for a next-frame model: (x, y, mask), x (B, T, K) float32 the frames before y (B, T, K).
+
+    Each piece is cut into windows of ``seq_len`` frames (``None``: whole pieces, for evaluation); a window's
+    first input is the frame before it (all zeros at the start of a piece), and its state starts at zero.
+    """
+
+    def __init__(self, rolls, batch_size: int, seq_len: int | None, seed: int = 0):
+        if not rolls:
+            raise ValueError("need at least one piece")
+        if seq_len is not None:
+            _checks.positive_int("seq_len", seq_len)
+        self.rolls = [np.vstack([np.zeros((1, r.shape[1]), np.float32), r]).astype(np.float32) for r in rolls]
+        self.windows = [(i, start) for i, r in enumerate(rolls)
+                        for start in range(0, len(r), seq_len or max(len(r), 1))]
+        self.seq_len = seq_len
+        super().__init__(len(self.windows), batch_size, seed)
+
+    def _take(self, chosen):
+        pieces = []
+        for w in chosen:
+            i, start = self.windows[w]
+            stop = len(self.rolls[i]) - 1 if self.seq_len is None else min(start + self.seq_len, len(self.rolls[i]) - 1)
+            pieces.append(self.rolls[i][start : stop + 1])  # frames start-1 .. stop of the piece, shifted by one
+        T, K = max(len(p) for p in pieces) - 1, pieces[0].shape[1]
+        x = np.zeros((len(pieces), T, K), np.float32)
+        y = np.zeros_like(x)
+        mask = np.zeros((len(pieces), T), bool)
+        for b, p in enumerate(pieces):
+            x[b, : len(p) - 1], y[b, : len(p) - 1], mask[b, : len(p) - 1] = p[:-1], p[1:], True
+        return x, y, mask

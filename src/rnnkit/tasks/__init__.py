@@ -5,6 +5,7 @@
     generate   conditional.py      one-to-many: a label -> a sequence (a conditional LanguageModel)
     tag        tag.py              many-to-many, Tx = Ty: a tag for every token (SequenceTagger)
     translate  translate.py        many-to-many, Tx != Ty: a sequence -> another (Seq2Seq, attention)
+    music      music.py            scores -> the next event (melody tokens) or the next piano-roll frame
 
 A task is an object the trainer calls, built from a ``TrainConfig`` (and, when resuming, the checkpoint's
 metadata, so that vocabularies and labels stay as they were). It has
@@ -24,10 +25,10 @@ and its module a ``build_model(config, meta)`` that rebuilds the model of a save
 
 from __future__ import annotations
 
-from . import classify, conditional, language_model, tag, translate
+from . import classify, conditional, language_model, music, tag, translate
 
 MODULES = {"lm": language_model, "classify": classify, "generate": conditional, "tag": tag,
-           "translate": translate}
+           "translate": translate, "music": music}
 
 
 def make_task(config, meta: dict | None = None):

@@ -1,0 +1,307 @@
+"""Task ``music``: learn real scores and improvise new ones, in one of two encodings (``--encoding``).
+
+events     the melody as tokens (key, metre, pitch+duration, bar lines; ``data.music_encodings``), a
+           ``LanguageModel`` over them trained on whole pieces, each from a fresh state as it is sampled
+           (cut to ``--seq-len`` tokens in training only). Evaluated per piece in nats per token beside an
+           add-k n-gram
+           (n and k chosen on validation). Samples are checked for novelty (the longest run of tokens they
+           share with the training pieces) and for how close their pitch-class and duration distributions
+           are to the training data's (total variation distance), beside n-gram samples and the real test
+           pieces.
+pianoroll  every part as 88-key frames, a ``PianoRollModel`` (a sigmoid per key) trained on windows of
+           ``--seq-len`` frames, evaluated on whole pieces in nats per frame beside the per-key frequency
+           baseline (each key on with its training frequency, independently of everything else).
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from collections import Counter
+
+import numpy as np
+
+from .. import generate
+from ..baselines import NGram, ngram_cross_entropy
+from ..data import LineBatches, Vocabulary
+from ..data.batching import FrameBatches
+from ..data.music import load_music
+from ..data.music_encodings import KEYS, REST, events_to_score, is_note_token, roll_to_score, split_note
+from ..losses import softmax_cross_entropy
+from ..metrics import longest_shared_runs, total_variation
+from ..models import LanguageModel
+from ..models.piano_roll import PianoRollModel
+from ..music_files import write_piece
+from ..train import load_best
+
+NOVELTY_RUN = 16  # a sample sharing this many consecutive tokens with a training piece is not novel
+REPORT_SAMPLES = 50
+MAX_EVENTS = 1000  # tokens in a sampled piece that never ends
+PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def build_model(config, meta: dict):
+    if meta["encoding"] == "pianoroll":
+        return PianoRollModel(KEYS, config.cell, config.hidden, config.layers, config.dropout, seed=config.seed)
+    return LanguageModel(len(Vocabulary.from_json(meta["vocab"])), config.cell, config.hidden, config.layers,
+                         config.embed, config.dropout, seed=config.seed)
+
+
+def Task(config, meta: dict | None = None):
+    return (RollTask if config.encoding == "pianoroll" else EventsTask)(config, meta)
+
+
+class EventsTask:
+    def __init__(self, config, meta: dict | None = None):
+        self.config = config
+        self.corpus = load_music(config.data, "events")
+        self.parts = self.corpus.split()
+        # every token of the corpus (as a character vocabulary holds every character): a rare duration in a
+        # test piece is a token the model can score, not an unknown
+        self.vocab = Vocabulary.from_json(meta["vocab"]) if meta else Vocabulary.build(
+            [" ".join(p) for p in self.corpus.pieces], "symbol")
+        self.ids = {name: [self.vocab.encode_tokens(p) for p in pieces] for name, pieces in self.parts.items()}
+        self.batches = LineBatches(self.ids["train"], config.batch_size, config.seq_len, self.vocab.eos,
+                                   self.vocab.pad, config.seed)
+        self.valid = self.piece_batches("valid")
+        self.model = build_model(config, self.metadata())
+
+    def piece_batches(self, part: str) -> LineBatches:
+        return piece_batches(self.ids[part], self.vocab, self.config.batch_size)
+
+    def train_step(self, batch, carry):
+        x, y, mask = batch
+        logits, _ = self.model.forward(x, None, mask)
+        loss, dlogits = softmax_cross_entropy(logits, y, mask)
+        self.model.backward(dlogits)
+        return loss, None, int(mask.sum())
+
+    def validate(self) -> dict:
+        return {"loss": mean_loss(self.model, self.valid)}
+
+    def describe_validation(self, metrics) -> str:
+        return f"{metrics['loss']:.4f} nats/token"
+
+    def samples(self, n: int, seed: int, **options) -> list[list[str]]:
+        texts = generate.sample(self.model, self.vocab, self.vocab.eos, n=n, max_len=MAX_EVENTS,
+                                rng=np.random.default_rng(seed), **options)
+        return [text.split() for text in texts]
+
+    def show(self, seed: int) -> list[str]:
+        return [f"sample: {' '.join(self.samples(1, seed)[0][:24])} ..."]
+
+    def metadata(self) -> dict:
+        return {"vocab": self.vocab.to_json(), "encoding": "events", "corpus": self.corpus.name,
+                "start": int(self.vocab.eos), "mode": "lines"}
+
+    def describe(self) -> str:
+        return (f"{self.corpus.summary()}; {len(self.vocab)} event tokens; {self.config.cell} with "
+                f"{self.model.num_params:,} parameters")
+
+    def ngram(self) -> tuple[NGram, float]:
+        """The add-k n-gram (n in 2..5, k chosen on validation) and its test cross-entropy."""
+        V = len(self.vocab) - 1
+        n, k = min(((n, k) for n in (2, 3, 4, 5) for k in (0.001, 0.01, 0.1)),
+                   key=lambda nk: ngram_cross_entropy(self.ids["train"], self.ids["valid"], self.vocab.eos, V, *nk))
+        return (NGram(self.ids["train"], self.vocab.eos, V, n, k),
+                ngram_cross_entropy(self.ids["train"], self.ids["test"], self.vocab.eos, V, n, k))
+
+    def report(self, run_dir, best_loss: float) -> list[str]:
+        run_dir = pathlib.Path(run_dir)
+        load_best(self.model, run_dir)
+        ngram, ngram_loss = self.ngram()
+        lines = [f"test cross-entropy: {mean_loss(self.model, self.piece_batches('test')):.4f} nats/token; add-k "
+                 f"{ngram.n}-gram (k={ngram.k}): {ngram_loss:.4f} nats/token"]
+        rng = np.random.default_rng(self.config.seed)
+        drawn = {"model": self.samples(REPORT_SAMPLES, self.config.seed),
+                 f"{ngram.n}-gram": [self.vocab.decode(ngram.sample(rng, MAX_EVENTS)).split()
+                                     for _ in range(REPORT_SAMPLES)]}
+        lines.append(f"{REPORT_SAMPLES} samples each; novelty: the longest run of tokens shared with a training "
+                     f"piece; distance: total variation from the training data's distribution")
+        for source, pieces in {**drawn, "test pieces": self.parts["test"]}.items():
+            lines.append("  " + describe_samples(source, pieces, self.parts["train"]))
+        for i, tokens in enumerate(drawn["model"][:3], start=1):
+            write_piece(run_dir / "samples", f"sample-{i}", events_to_score(tokens), melody=True)
+        lines.append(f"three samples as MIDI, MusicXML and PNG in {run_dir / 'samples'}")
+        return lines
+
+
+def piece_batches(ids, vocab, batch_size: int) -> LineBatches:
+    """Whole pieces, each from a fresh state: [<EOS>, t1..tn] -> [t1..tn, <EOS>]."""
+    return LineBatches(ids, batch_size, max(len(p) for p in ids) + 1, vocab.eos, vocab.pad)
+
+
+def mean_loss(model, batches) -> float:
+    """Nats per token (events) or per frame (piano roll) over every batch of ``batches.in_order()``."""
+    total, count = 0.0, 0
+    for x, y, mask in batches.in_order():
+        logits, _ = model.forward(x, None, mask, training=False)
+        if isinstance(model, PianoRollModel):
+            loss = model.loss(logits, y, mask)[0]
+        else:
+            loss = softmax_cross_entropy(logits, y, mask)[0]
+        n = int(mask.sum())
+        total, count = total + loss * n, count + n
+    return total / count
+
+
+def evaluate_folder(run, spec: str) -> dict:
+    """{"loss", "pieces", "unit"}: a trained model's loss over every piece of ``spec`` (a folder or built-in)."""
+    meta = run.meta
+    corpus = load_music(spec, meta["encoding"], meta.get("grid"))
+    if meta["encoding"] == "pianoroll":
+        return {"loss": mean_loss(run.model, FrameBatches(corpus.pieces, 32, None)), "pieces": len(corpus.pieces),
+                "unit": "frame"}
+    vocab = Vocabulary.from_json(meta["vocab"])
+    ids = [vocab.encode_tokens(p) for p in corpus.pieces]
+    return {"loss": mean_loss(run.model, piece_batches(ids, vocab, 32)), "pieces": len(corpus.pieces), "unit": "token"}
+
+
+def describe_samples(source: str, pieces, training) -> str:
+    runs = longest_shared_runs(pieces, training)
+    novel = sum(r < NOVELTY_RUN for r in runs)
+    pitch, length = distributions(training)
+    p, d = distributions(pieces)
+    return (f"{source:<12} {novel}/{len(pieces)} novel (longest shared run: median {int(np.median(runs))}, "
+            f"max {max(runs)} tokens); distance: pitch classes {total_variation(p, pitch):.3f}, durations "
+            f"{total_variation(d, length):.3f}; {np.mean([len(x) for x in pieces]):.0f} tokens on average")
+
+
+def distributions(pieces) -> tuple[Counter, Counter]:
+    """Counts of the pitch classes of the notes (0 = C) and of the durations of notes and rests."""
+    pitches, lengths = Counter(), Counter()
+    for tokens in pieces:
+        for token in filter(is_note_token, tokens):
+            name, length = split_note(token)
+            lengths[length] += 1
+            if name != REST:
+                letter, accidentals = name[0], name[1:].rstrip("0123456789")
+                pitches[(PITCH_CLASS[letter] + accidentals.count("#") - accidentals.count("-")) % 12] += 1
+    return pitches, lengths
+
+
+class RollTask:
+    def __init__(self, config, meta: dict | None = None):
+        self.config = config
+        self.corpus = load_music(config.data, "pianoroll", meta["grid"] if meta else None)
+        self.parts = self.corpus.split()
+        self.batches = FrameBatches(self.parts["train"], config.batch_size, config.seq_len, config.seed)
+        self.valid = FrameBatches(self.parts["valid"], config.batch_size, None)
+        self.model = build_model(config, self.metadata())
+
+    def train_step(self, batch, carry):
+        x, y, mask = batch
+        logits, _ = self.model.forward(x, None, mask)
+        loss, dlogits = self.model.loss(logits, y, mask)
+        self.model.backward(dlogits)
+        return loss, None, int(mask.sum())
+
+    def validate(self) -> dict:
+        return {"loss": mean_loss(self.model, self.valid)}
+
+    def describe_validation(self, metrics) -> str:
+        return f"{metrics['loss']:.4f} nats/frame"
+
+    def samples(self, n: int, seed: int, frames: int = 64, temperature: float = 1.0, prime=None) -> list:
+        return sample_frames(self.model, n, frames, np.random.default_rng(seed), temperature, prime)
+
+    def show(self, seed: int) -> list[str]:
+        return []
+
+    def metadata(self) -> dict:
+        return {"encoding": "pianoroll", "grid": self.corpus.grid, "corpus": self.corpus.name, "keys": KEYS}
+
+    def describe(self) -> str:
+        return (f"{self.corpus.summary()}; frames of {self.corpus.grid:g} quarter notes; {self.config.cell} "
+                f"with {self.model.num_params:,} parameters")
+
+    def report(self, run_dir, best_loss: float) -> list[str]:
+        run_dir = pathlib.Path(run_dir)
+        load_best(self.model, run_dir)
+        test = mean_loss(self.model, FrameBatches(self.parts["test"], self.config.batch_size, None))
+        baseline = per_key_frequency_nll(self.parts["train"], self.parts["test"])
+        lines = [f"test negative log-likelihood: {test:.4f} nats/frame; per-key frequency baseline: "
+                 f"{baseline:.4f} nats/frame ({len(self.parts['test'])} test pieces)"]
+        for i, frames in enumerate(self.samples(3, self.config.seed), start=1):
+            write_piece(run_dir / "samples", f"sample-{i}", roll_to_score(frames, self.corpus.grid), melody=False,
+                        grid=self.corpus.grid, frames=frames)
+        lines.append(f"three samples as MIDI and PNG in {run_dir / 'samples'}")
+        return lines
+
+
+def per_key_frequency_nll(train, test) -> float:
+    """Nats per frame of ``test`` when key k is on with its training frequency p_k (add-½), independently."""
+    frames = np.concatenate(train)
+    p = (frames.sum(axis=0) + 0.5) / (len(frames) + 1.0)
+    y = np.concatenate(test)
+    return float(-(y @ np.log(p) + (~y) @ np.log1p(-p)).mean())
+
+
+def sample_frames(model, n: int, frames: int, rng, temperature: float = 1.0, prime=None) -> list[np.ndarray]:
+    """``n`` piano rolls of ``frames`` new frames, each key drawn on with probability σ(z_k / temperature),
+    after the frames of ``prime`` (T, K) when given (they begin every roll returned)."""
+    K = model.config["num_keys"]
+    state, previous = None, np.zeros((n, K), np.float32)
+    if prime is not None and len(prime):
+        inputs = np.vstack([np.zeros((1, K)), prime[:-1]]).astype(np.float32)
+        _, state = model.forward(np.repeat(inputs[None], n, axis=0), training=False)
+        previous = np.repeat(prime[-1:].astype(np.float32), n, axis=0)
+    drawn = []
+    for _ in range(frames):
+        logits, state = model.step(previous, state)
+        if temperature == 0:  # greedy: every key more likely on than off
+            previous = (logits > 0).astype(np.float32)
+        else:
+            p = 0.5 * (1.0 + np.tanh(logits.astype(np.float64) / (2.0 * temperature)))  # σ(z / T), no overflow
+            previous = (rng.random(p.shape) < p).astype(np.float32)
+        drawn.append(previous.astype(bool))
+    rolls = np.stack(drawn, axis=1)
+    head = np.zeros((0, K), bool) if prime is None else np.asarray(prime, bool)
+    return [np.vstack([head, roll]) for roll in rolls]
+
+
+def read_prime(path, meta):
+    """The events (tokens) or the piano roll (T, K) of the first piece of a MIDI/MusicXML/ABC file."""
+    from ..data.music import _scores
+    from ..data.music_encodings import melody_events, piano_roll
+
+    try:
+        score = _scores(pathlib.Path(path))[0]
+    except Exception as error:  # music21 raises many kinds of error on a file that is not music
+        raise ValueError(f"--prime {path!r} could not be read as music: {error}") from None
+    if meta["encoding"] == "pianoroll":
+        return piano_roll(score, meta["grid"])
+    return melody_events(score)
+
+
+def improvise(run, n: int, seed, bars=None, frames=None, prime=None, temperature=1.0, top_k=None, top_p=None,
+              beam=None) -> list[dict]:
+    """``n`` new pieces from a trained music run: [{"score", "tokens" or "frames"}], each beginning with
+    ``prime`` (tokens or frames) when given. Events stop at <EOS>, or after ``bars`` new bars; a piano roll
+    has ``frames`` new frames (default: 64 quarter notes' worth)."""
+    meta, rng = run.meta, np.random.default_rng(seed)
+    if meta["encoding"] == "pianoroll":
+        grid = meta["grid"]
+        count = frames if frames is not None else int(round(64 / grid))
+        rolls = sample_frames(run.model, n, count, rng, temperature, prime)
+        return [{"score": roll_to_score(r, grid), "frames": r} for r in rolls]
+    vocab = Vocabulary.from_json(meta["vocab"])
+    prefix = " ".join(prime or [])
+    vocab.encode(prefix)  # names any token of the prime the model never saw
+    max_len = MAX_EVENTS if bars is None else 64 * bars
+    if beam is not None:
+        texts = [text for text, _ in generate.beam_search(run.model, vocab, vocab.eos, width=beam, max_len=max_len,
+                                                          prefix=prefix, n=n)]
+    else:
+        texts = generate.sample(run.model, vocab, vocab.eos, n=n, max_len=max_len, temperature=temperature,
+                                top_k=top_k, top_p=top_p, prefix=prefix, rng=rng)
+    pieces = [_cut_bars(text.split(), len(prime or []), bars) for text in texts]
+    return [{"score": events_to_score(tokens), "tokens": tokens} for tokens in pieces]
+
+
+def _cut_bars(tokens, start: int, bars):
+    """``tokens`` up to (not including) the ``bars``-th bar line after position ``start``."""
+    if bars is None:
+        return tokens
+    lines = [i for i, t in enumerate(tokens) if i >= start and t == "|"]
+    return tokens if len(lines) < bars else tokens[: lines[bars - 1]]
