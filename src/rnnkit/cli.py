@@ -282,6 +282,7 @@ def _sample_music(run, args) -> int:
 def _print_novelty(run, samples) -> None:
     from .data.music import load_music
     from .metrics import longest_shared_runs
+    from .tasks.music import NOVELTY_RUN
 
     try:
         training = load_music(run.config.data, "events").split()["train"]
@@ -289,7 +290,7 @@ def _print_novelty(run, samples) -> None:
         return  # the data is gone; novelty cannot be told
     runs = longest_shared_runs(samples, training)
     print(f"longest run of tokens shared with a training piece: {', '.join(map(str, runs))} "
-          f"({sum(r < 16 for r in runs)}/{len(runs)} under 16)", file=sys.stderr)
+          f"({sum(r < NOVELTY_RUN for r in runs)}/{len(runs)} under {NOVELTY_RUN})", file=sys.stderr)
 
 
 def _training_texts(run):

@@ -88,5 +88,6 @@ def plot_piano_roll(path: pathlib.Path, frames, grid: float, title: str) -> None
               extent=(0, len(frames) * grid, 21 + low - 0.5, 21 + high + 0.5))
     ax.set_xlabel("time (quarter notes)")
     ax.set_ylabel("MIDI pitch (60 = middle C)")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title)
     _save(fig, path)

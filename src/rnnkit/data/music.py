@@ -105,7 +105,7 @@ def _cache_path(spec: str, sources, encoding: str, grid) -> pathlib.Path:
     return root / "music" / f"{stem}-{encoding}{'' if grid is None else f'-{grid:g}'}-{digest}.json"
 
 
-def _scores(source):
+def read_scores(source):
     """The pieces of one file or corpus name (several for an ABC collection); raises if it is not music."""
     from music21 import converter, corpus, stream
 
@@ -118,7 +118,7 @@ def _scores(source):
 def _read(source, encoding: str, grid) -> tuple[list, int]:
     """([(title, encoded piece)], how many pieces or files were skipped) for one file or corpus name."""
     try:
-        scores = _scores(source)
+        scores = read_scores(source)
     except Exception:  # music21 raises many kinds of error on a file that is not music; skip it
         return [], 1
     found, skipped = [], 0

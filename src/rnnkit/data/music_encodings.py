@@ -23,8 +23,12 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import music21
 
 KEYS, LOWEST = 88, 21  # piano keys: MIDI pitches 21 (A0) to 108 (C8)
 BAR, REST, TIE = "|", "R", "~"

@@ -15,7 +15,6 @@ pianoroll  every part as 88-key frames, a ``PianoRollModel`` (a sigmoid per key)
 
 from __future__ import annotations
 
-import math
 import pathlib
 from collections import Counter
 
@@ -48,6 +47,7 @@ def build_model(config, meta: dict):
 
 
 def Task(config, meta: dict | None = None):
+    """The task of ``config.encoding``: ``EventsTask`` or ``RollTask``."""
     return (RollTask if config.encoding == "pianoroll" else EventsTask)(config, meta)
 
 
@@ -262,11 +262,11 @@ def sample_frames(model, n: int, frames: int, rng, temperature: float = 1.0, pri
 
 def read_prime(path, meta):
     """The events (tokens) or the piano roll (T, K) of the first piece of a MIDI/MusicXML/ABC file."""
-    from ..data.music import _scores
+    from ..data.music import read_scores
     from ..data.music_encodings import melody_events, piano_roll
 
     try:
-        score = _scores(pathlib.Path(path))[0]
+        score = read_scores(pathlib.Path(path))[0]
     except Exception as error:  # music21 raises many kinds of error on a file that is not music
         raise ValueError(f"--prime {path!r} could not be read as music: {error}") from None
     if meta["encoding"] == "pianoroll":
