@@ -472,7 +472,7 @@ def _info_music(run) -> int:
     print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}, dropout {c.dropout}"
           + ("" if unit == "frame" else f", embedding {c.embed}"))
     print(f"parameters: {meta['num_params']:,}")
-    what = (f"frames of {meta['grid']:g} quarter notes, 88 keys" if unit == "frame"
+    what = (f"a frame of 88 keys every {meta['grid']:g} quarter note" if unit == "frame"
             else f"vocabulary of {len(Vocabulary.from_json(meta['vocab']))} event tokens")
     print(f"data: {meta['corpus']} ({what})")
     print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))

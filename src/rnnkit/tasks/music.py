@@ -212,7 +212,7 @@ class RollTask:
         return {"encoding": "pianoroll", "grid": self.corpus.grid, "corpus": self.corpus.name, "keys": KEYS}
 
     def describe(self) -> str:
-        return (f"{self.corpus.summary()}; frames of {self.corpus.grid:g} quarter notes; {self.config.cell} "
+        return (f"{self.corpus.summary()}; a frame every {self.corpus.grid:g} quarter note; {self.config.cell} "
                 f"with {self.model.num_params:,} parameters")
 
     def report(self, run_dir, best_loss: float) -> list[str]:
