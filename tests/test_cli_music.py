@@ -189,3 +189,16 @@ def test_an_interrupted_music_run_resumes(folder, tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
     assert main(["train", "--resume", str(out)]) == 0
     assert load_run(out, which="last").meta["step"] == 10
+
+
+def test_a_prime_with_durations_the_model_never_saw_is_fitted_to_its_vocabulary(runs):
+    from rnnkit.tasks.music import fit_to_vocabulary
+
+    meta = load_run(runs["events"]).meta
+    fitted, changed = fit_to_vocabulary(["key=C:major", "C4_1", "D4_1/12", "B4_1~", "C9_1", "R_1/12", "meter=7/8"],
+                                        meta)
+    assert changed == 5
+    assert fitted[:2] == ["key=C:major", "C4_1"]  # known tokens stay
+    assert fitted[2:4] == ["D4_1", "B4_1"]  # the nearest duration; no B4 tie known, so B4 held or not
+    assert fitted[4].startswith("R_")
+    assert len(fitted) == 5  # C9 (never seen at any length) and the unknown metre are left out

@@ -261,6 +261,11 @@ def _sample_music(run, args) -> int:
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be a positive int, got {value}")
     prime = None if args.prime is None else music.read_prime(args.prime, run.meta)
+    if prime is not None and encoding == "events":
+        prime, changed = music.fit_to_vocabulary(prime, run.meta)
+        if changed:
+            print(f"rnnkit: {changed} of the prime's tokens are not in the model's vocabulary; each became the "
+                  "nearest it knows (same pitch, nearest duration) or was left out", file=sys.stderr)
     pieces = music.improvise(run, args.n, args.seed, bars=args.bars, frames=args.frames, prime=prime,
                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, beam=args.beam)
     out = pathlib.Path(args.out) if args.out else pathlib.Path(args.run) / "samples"

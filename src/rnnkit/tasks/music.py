@@ -25,7 +25,7 @@ from ..baselines import NGram, ngram_cross_entropy
 from ..data import LineBatches, Vocabulary
 from ..data.batching import FrameBatches
 from ..data.music import load_music
-from ..data.music_encodings import KEYS, REST, events_to_score, is_note_token, roll_to_score, split_note
+from ..data.music_encodings import KEYS, REST, TIE, events_to_score, is_note_token, roll_to_score, split_note
 from ..losses import softmax_cross_entropy
 from ..metrics import longest_shared_runs, total_variation
 from ..models import LanguageModel
@@ -82,9 +82,9 @@ class EventsTask:
     def describe_validation(self, metrics) -> str:
         return f"{metrics['loss']:.4f} nats/token"
 
-    def samples(self, n: int, seed: int, **options) -> list[list[str]]:
+    def samples(self, n: int, seed: int) -> list[list[str]]:
         texts = generate.sample(self.model, self.vocab, self.vocab.eos, n=n, max_len=MAX_EVENTS,
-                                rng=np.random.default_rng(seed), **options)
+                                rng=np.random.default_rng(seed))
         return [text.split() for text in texts]
 
     def show(self, seed: int) -> list[str]:
@@ -202,9 +202,6 @@ class RollTask:
     def describe_validation(self, metrics) -> str:
         return f"{metrics['loss']:.4f} nats/frame"
 
-    def samples(self, n: int, seed: int, frames: int = 64, temperature: float = 1.0, prime=None) -> list:
-        return sample_frames(self.model, n, frames, np.random.default_rng(seed), temperature, prime)
-
     def show(self, seed: int) -> list[str]:
         return []
 
@@ -222,11 +219,17 @@ class RollTask:
         baseline = per_key_frequency_nll(self.parts["train"], self.parts["test"])
         lines = [f"test negative log-likelihood: {test:.4f} nats/frame; per-key frequency baseline: "
                  f"{baseline:.4f} nats/frame ({len(self.parts['test'])} test pieces)"]
-        for i, frames in enumerate(self.samples(3, self.config.seed), start=1):
+        drawn = sample_frames(self.model, 3, default_frames(self.corpus.grid), np.random.default_rng(self.config.seed))
+        for i, frames in enumerate(drawn, start=1):
             write_piece(run_dir / "samples", f"sample-{i}", roll_to_score(frames, self.corpus.grid), melody=False,
                         grid=self.corpus.grid, frames=frames)
         lines.append(f"three samples as MIDI and PNG in {run_dir / 'samples'}")
         return lines
+
+
+def default_frames(grid: float) -> int:
+    """How many frames a sampled piano roll has unless told: 64 quarter notes (16 bars of 4/4)."""
+    return int(round(64 / grid))
 
 
 def per_key_frequency_nll(train, test) -> float:
@@ -282,12 +285,11 @@ def improvise(run, n: int, seed, bars=None, frames=None, prime=None, temperature
     meta, rng = run.meta, np.random.default_rng(seed)
     if meta["encoding"] == "pianoroll":
         grid = meta["grid"]
-        count = frames if frames is not None else int(round(64 / grid))
+        count = frames if frames is not None else default_frames(grid)
         rolls = sample_frames(run.model, n, count, rng, temperature, prime)
         return [{"score": roll_to_score(r, grid), "frames": r} for r in rolls]
     vocab = Vocabulary.from_json(meta["vocab"])
     prefix = " ".join(prime or [])
-    vocab.encode(prefix)  # names any token of the prime the model never saw
     max_len = MAX_EVENTS if bars is None else 64 * bars
     if beam is not None:
         texts = [text for text, _ in generate.beam_search(run.model, vocab, vocab.eos, width=beam, max_len=max_len,
@@ -297,6 +299,27 @@ def improvise(run, n: int, seed, bars=None, frames=None, prime=None, temperature
                                 top_k=top_k, top_p=top_p, prefix=prefix, rng=rng)
     pieces = [_cut_bars(text.split(), len(prime or []), bars) for text in texts]
     return [{"score": events_to_score(tokens), "tokens": tokens} for tokens in pieces]
+
+
+def fit_to_vocabulary(tokens, meta) -> tuple[list[str], int]:
+    """A prime's tokens as the model knows them, and how many had to change: a note or rest the vocabulary
+    lacks (a MIDI file's odd durations, a tie the corpus never had) becomes the known one of the same pitch
+    (and tie, if it can) with the nearest duration; a token with no such neighbour is left out."""
+    known = set(Vocabulary.from_json(meta["vocab"]).itos)
+    fitted, changed = [], 0
+    for token in tokens:
+        if token in known:
+            fitted.append(token)
+            continue
+        changed += 1
+        if not is_note_token(token):
+            continue
+        name, length = split_note(token)
+        same = [t for t in known if is_note_token(t) and split_note(t)[0] == name]
+        same = [t for t in same if t.endswith(TIE) == token.endswith(TIE)] or same
+        if same:
+            fitted.append(min(same, key=lambda t: (abs(split_note(t)[1] - length), t)))
+    return fitted, changed
 
 
 def _cut_bars(tokens, start: int, bars):
