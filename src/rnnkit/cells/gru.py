@@ -37,6 +37,7 @@ from .base import Cell
 class GRUCell(Cell):
     n_gates = 3
     state_names = ("h",)
+    gate_names = ("r", "z", "n")  # what the kernels write over x @ W_x, in this order
     adds_bias = True  # in the kernels
 
     def __init__(self, hidden_size: int, reset_after: bool = True):

@@ -34,6 +34,7 @@ from .kernels import lstm_backward_rows, lstm_forward_rows
 class LSTMCell(Cell):
     n_gates = 4
     state_names = ("h", "c")
+    gate_names = ("i", "f", "g", "o")  # what the kernel writes over x @ W_x, in this order
     adds_bias = True  # in the kernel, which saves a pass over x @ W_x of all steps
 
     def __init__(self, hidden_size: int, peephole: bool = False, forget_bias: float = 1.0):

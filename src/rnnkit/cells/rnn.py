@@ -18,6 +18,7 @@ from .base import Cell
 class RNNCell(Cell):
     n_gates = 1
     state_names = ("h",)
+    gate_names = ()  # no gates: h<t> = act(z<t>)
 
     def __init__(self, hidden_size: int, nonlinearity: str = "tanh"):
         super().__init__(hidden_size)

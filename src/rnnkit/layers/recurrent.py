@@ -51,6 +51,7 @@ class Recurrent(Layer):
         self.dropouts = [Dropout(self.dropout, self.rng) for _ in range(self.num_layers - 1)]
         self._cache = None
         self._workspaces = {True: Workspace(self.dtype), False: Workspace(self.dtype)}  # by `training`
+        self.recorder = None  # a ``diagnostics.Recording`` while one is open: states, gates, state gradients
 
     @staticmethod
     def _prefix(layer: int, direction: int) -> str:
@@ -89,9 +90,10 @@ class Recurrent(Layer):
             for direction in range(self.num_directions):
                 row = layer * self.num_directions + direction
                 inp = _reverse(seq, lengths) if direction else seq
+                record = None if self.recorder is None else self.recorder.forward_hook(self, layer, direction, lengths)
                 y, final, cache = _forward_direction(
                     self.cell, self._group(self.params, layer, direction), inp,
-                    tuple(s[row] for s in states0), mask_tm, training, workspace.scope(f"{layer}.{direction}"),
+                    tuple(s[row] for s in states0), mask_tm, training, workspace.scope(f"{layer}.{direction}"), record,
                 )
                 outputs.append(_reverse(y, lengths) if direction else y)
                 layer_cache.append(cache)
@@ -133,11 +135,12 @@ class Recurrent(Layer):
             for direction in range(self.num_directions):
                 row = layer * self.num_directions + direction
                 dy_dir = dseq[:, :, direction * H : (direction + 1) * H]
+                record = None if self.recorder is None else self.recorder.backward_hook(self, layer, direction, lengths)
                 dx, d0 = _backward_direction(
                     self.cell, self._group(self.params, layer, direction),
                     self._group(self.grads, layer, direction), caches[layer][direction],
                     _reverse(dy_dir, lengths) if direction else dy_dir, tuple(s[row] for s in dstates),
-                    workspace.scope(f"{layer}.{direction}"),
+                    workspace.scope(f"{layer}.{direction}"), record,
                 )
                 dx = _reverse(dx, lengths) if direction else dx
                 dinput = dx if dinput is None else dinput + dx
@@ -195,10 +198,11 @@ def _reverse(seq: np.ndarray, lengths) -> np.ndarray:
     return seq[index, np.arange(B)]
 
 
-def _forward_direction(cell, p, x, state0, mask, keep, buffer):
+def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
     """One direction over time-major x (T, B, F). Returns (y (T, B, H), final state, cache or None).
 
     ``y`` and the cache live in the workspace behind ``buffer``; the final state is a fresh array.
+    ``record(states, gates)``, when given, sees every step's states and the gate outputs (time-major).
     """
     T, B, F = x.shape
     H = cell.hidden_size
@@ -218,6 +222,8 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer):
             if padded is not None:  # padded steps carry the state unchanged
                 for n, old in zip(new, prev):
                     np.copyto(n, old, where=padded[t])
+    if record is not None:
+        record(states, xw)
     y = states[0][1:]
     if mask is not None:
         y = np.multiply(y, mask, out=buffer("y", y.shape))
@@ -225,8 +231,9 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer):
     return y, tuple(s[T].copy() for s in states), cache
 
 
-def _backward_direction(cell, p, g, cache, dy, dstate, buffer):
-    """Backward of ``_forward_direction``: returns (dx (T, B, F), gradient of the initial state)."""
+def _backward_direction(cell, p, g, cache, dy, dstate, buffer, record=None):
+    """Backward of ``_forward_direction``: returns (dx (T, B, F), gradient of the initial state).
+    ``record(t, d)``, when given, sees the whole gradient reaching each step's state, dL/dh<t> (and dL/dc<t>)."""
     x, mask, states, saved = cache
     T, B, F = x.shape
     valid = None if mask is None else mask.astype(x.dtype)
@@ -244,6 +251,8 @@ def _backward_direction(cell, p, g, cache, dy, dstate, buffer):
     carry = buffer("carry", (B, cell.hidden_size))
     for t in reversed(range(T)):
         d[0] += dy[t]
+        if record is not None:
+            record(t, d)
         d_prev = turns[(T - 1 - t) % 2]
         cell.step_backward(p, d, factors, t, dz[t], d_prev)
         if mask is not None:  # a padded step passed its state through unchanged, and so its gradient
