@@ -125,8 +125,8 @@ def test_a_conditioned_view_is_the_model_with_a_fixed_label():
 def test_bad_arguments_name_themselves():
     with pytest.raises(ValueError, match="give exactly one of vocab_size and input_size"):
         SequenceClassifier(3, vocab_size=5, input_size=2)
-    with pytest.raises(ValueError, match="num_classes must be at least 2, got 1"):
-        SequenceClassifier(1, vocab_size=5)
+    with pytest.raises(ValueError, match="num_classes must be a positive int, got 0"):
+        SequenceClassifier(0, vocab_size=5)
     with pytest.raises(ValueError, match="pool must be one of"):
         SequenceClassifier(3, vocab_size=5, pool="first")
     with pytest.raises(ValueError, match="labels must be given to a conditional language model"):

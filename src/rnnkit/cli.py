@@ -20,7 +20,7 @@ from .tasks import classify, tag, translate
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
 
 WHAT = {"lm": "a language model", "classify": "a classifier", "generate": "a conditional generator", "tag": "a tagger",
-        "translate": "an encoder-decoder", "music": "a music model"}
+        "translate": "an encoder-decoder", "music": "a music model", "memory": "a long-memory model"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                                       "music: folk, chorales or a folder of MIDI/MusicXML/ABC files")
     train.add_argument("--level", choices=("char", "word"))
     train.add_argument("--mode", choices=("lines", "stream"), help="lm: override the corpus's own batching")
-    train.add_argument("--cell", choices=("lstm", "gru", "rnn"))
+    train.add_argument("--cell", choices=("lstm", "gru", "rnn", "rnn-relu"), help="rnn is tanh; rnn-relu is ReLU")
     train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop", "adagrad"))
     train.add_argument("--schedule", choices=("cosine", "constant"))
+    train.add_argument("--clip-mode", choices=("norm", "value", "none"),
+                       help="clip the global gradient norm to --clip (default), each entry to ±--clip, or nothing")
     train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
                        help="classify, tag, translate (the encoder): read both ways")
     train.add_argument("--attention", action=argparse.BooleanOptionalAction, help="translate: attend to the source")
@@ -100,6 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="what a run is: task, model, parameters, data, steps, best loss")
     info.add_argument("run")
+
+    lab = commands.add_parser("lab", help="experiments that show vanishing and exploding gradients, memory, gates")
+    lab.add_argument("experiment", choices=("gradients", "memory", "clipping", "gates"))
+    lab.add_argument("--out", required=True, help="folder for the JSON, the PNG and the runs")
+    lab.add_argument("--task", choices=("adding", "copy", "first"), default="adding", help="memory: the problem")
+    lab.add_argument("--lengths", default="50,100,200,400", help="memory: sequence lengths T, comma-separated")
+    lab.add_argument("--length", type=int, default=200, help="gradients: the sequence length T")
+    lab.add_argument("--cells", default="rnn,gru,lstm", help="gradients, memory: cells, comma-separated")
+    lab.add_argument("--steps", type=int, help="training steps of each run")
+    lab.add_argument("--lr", type=float, help="learning rate (clipping: of plain SGD)")
+    lab.add_argument("--text", default="Maximilian", help="gates: the input to show")
+    lab.add_argument("--run", dest="lab_run", metavar="RUN", help="gates: a trained language model to look into")
+    lab.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -107,7 +122,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "predict": cmd_predict, "score": cmd_score,
-                "eval": cmd_eval, "info": cmd_info}[args.command](args)
+                "eval": cmd_eval, "info": cmd_info, "lab": cmd_lab}[args.command](args)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     except (ValueError, TypeError, CheckpointError, Diverged, OSError) as error:
@@ -172,7 +187,8 @@ def cmd_train(args) -> int:
     use = {"lm": f"sample more with: rnnkit sample {out}", "classify": f"predict with: rnnkit predict {out} TEXT",
            "generate": f"sample with: rnnkit sample {out} --label LABEL", "tag": f"tag with: rnnkit predict {out} TEXT",
            "translate": f"translate with: rnnkit predict {out} TEXT",
-           "music": f"improvise with: rnnkit sample {out} --out DIR"}
+           "music": f"improvise with: rnnkit sample {out} --out DIR",
+           "memory": f"look inside with: rnnkit info {out}; compare the cells with: rnnkit lab memory --out DIR"}
     print(f"run saved in {out}; {use[trainer.config.task]}")
     return 0
 
@@ -466,6 +482,57 @@ def cmd_info(args) -> int:
     print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
     unit = {"classify": "text", "tag": "token"}.get(c.task, vocab.level)
     print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
+    return 0
+
+
+def _int_list(flag: str, text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{flag} must be comma-separated positive ints, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"{flag} must be comma-separated positive ints, got {text!r}")
+    return values
+
+
+def cmd_lab(args) -> int:
+    from . import lab
+    from .lab import clipping, gates, gradients, memory
+
+    options = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
+    for flag, value in options.items():
+        if not value > 0:
+            raise ValueError(f"--{flag} must be positive, got {value}")
+    cells = args.cells.split(",")
+    unknown = sorted(set(cells) - set(lab.CELL_NAMES))
+    if unknown or not cells:
+        raise ValueError(f"--cells must be among {', '.join(lab.CELL_NAMES)}, got {args.cells!r}")
+    out = pathlib.Path(args.out)
+    if args.experiment == "memory":
+        result = memory.run(out, args.task, _int_list("--lengths", args.lengths), cells=cells, seed=args.seed,
+                            **options)
+        for r in result["runs"]:
+            print(f"{r['cell']:<5} T={r['T']:<4} {r['params']:>7,} parameters  test loss {r['test_loss']:.5f}  "
+                  f"(remembering nothing: {r['baseline']:.5f})")
+    elif args.experiment == "gradients":
+        if args.length < 2:
+            raise ValueError(f"--length must be at least 2, got {args.length}")
+        result = gradients.run(out, args.length, cells=cells, seed=args.seed, **options)
+        for cell, entry in result["cells"].items():
+            h0, h1 = entry["initial"]["h"], entry["trained"]["h"]
+            print(f"{cell:<5} ||dL/da<1>|| / ||dL/da<T>||: {h0[0] / h0[-1]:.2e} at initialisation, "
+                  f"{h1[0] / h1[-1]:.2e} trained (test MSE {entry['test_loss']:.5f})")
+    elif args.experiment == "clipping":
+        result = clipping.run(out, seed=args.seed, **options)
+        for r in result["runs"]:
+            fate = (f"diverged at step {r['diverged_at']}" if r["diverged_at"]
+                    else f"best validation {r['best_valid_loss']:.4f}")
+            print(f"clipping {r['clip_mode']:<5}: {fate}; {r['clipped_share']:.0%} of steps clipped")
+    else:
+        result = gates.run(out, args.text, args.lab_run, seed=args.seed,
+                           **{k: v for k, v in options.items() if k == "steps"})
+        print(f"{result['cell']} gates over {result['text']!r}, {len(result['units'])} units")
+    print(f"results in {out}", file=sys.stderr)
     return 0
 
 

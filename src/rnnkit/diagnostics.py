@@ -7,7 +7,8 @@
 
 Keys name a layer and direction as the parameters do: ``l0``, ``l0_reverse``, ``l1``, ... ``state_grads``
 holds the whole gradient reaching each state, through the output at t and through every later step (for
-the LSTM, ``c`` is the whole dL/dc<t>, its path through h<t> included); ``gates`` the GRU's r, z, n and the LSTM's i, f, g, o (the RNN has none).
+the LSTM, ``c`` is the whole dL/dc<t>, its path through h<t> included); ``gates`` the GRU's r, z, n and the
+LSTM's i, f, g, o (the RNN has none).
 A reverse direction's arrays are in the sequence's own time order.
 
 ``jacobian_norms(layer, x)`` is ||∂a<T>/∂a<T-k>||₂ (the largest singular value) for k = 0..T-1: the factor

@@ -128,6 +128,11 @@ def clip_by_value(grads: dict, max_value: float) -> dict:
     return grads
 
 
+def global_norm(grads: dict) -> float:
+    """‖g‖ over every gradient entry, in float64."""
+    return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+
+
 def clip_by_global_norm(grads: dict, max_norm: float) -> float:
     """Scale all gradients by max_norm / (‖g‖ + 1e-6) when the global norm ‖g‖ exceeds max_norm, in place.
 
@@ -135,7 +140,7 @@ def clip_by_global_norm(grads: dict, max_norm: float) -> float:
     returned as is and the gradients are left untouched, for the caller to stop on.
     """
     max_norm = _checks.positive_float("max_norm", max_norm)
-    norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+    norm = global_norm(grads)
     if np.isfinite(norm) and norm > max_norm:
         scale = max_norm / (norm + 1e-6)
         for g in grads.values():

@@ -1,4 +1,5 @@
-"""PNG plots of a run: the loss curves, a classifier's confusion matrix. Written atomically with matplotlib."""
+"""PNG plots: a run's loss curves, a confusion matrix, attention, piano rolls, and the lab's figures. Written
+atomically with matplotlib."""
 
 from __future__ import annotations
 
@@ -90,4 +91,84 @@ def plot_piano_roll(path: pathlib.Path, frames, grid: float, title: str) -> None
     ax.set_ylabel("MIDI pitch (60 = middle C)")
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title)
+    _save(fig, path)
+
+
+CELL_COLOURS = {"rnn": "tab:red", "gru": "tab:blue", "lstm": "tab:green"}
+
+
+def plot_memory(path: pathlib.Path, results: dict) -> None:
+    """Test loss against the sequence length T for each cell, with the loss of remembering nothing."""
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
+    for cell in CELL_COLOURS:
+        runs = sorted((r["T"], r["test_loss"]) for r in results["runs"] if r["cell"] == cell)
+        if runs:
+            ax.plot(*zip(*runs), marker="o", color=CELL_COLOURS[cell], label=cell)
+    base = sorted({(r["T"], r["baseline"]) for r in results["runs"]})
+    ax.plot(*zip(*base), ls="--", color="grey", label="remembering nothing")
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("test MSE" if results["task"] == "adding" else "test cross-entropy")
+    ax.set_title(f"{results['task']} problem, {results['budget']:,} parameters each, {results['steps']} steps")
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_gradient_norms(path: pathlib.Path, results: dict) -> None:
+    """||dL/da<t>|| against t (log scale) at initialisation and after training, and the Jacobian norms."""
+    fig, axes = _pyplot().subplots(1, 3, figsize=(15, 4))
+    for cell, entry in results["cells"].items():
+        colour = CELL_COLOURS.get(cell)
+        for ax, key in zip(axes[:2], ("initial", "trained")):
+            ax.plot(np.arange(1, results["T"] + 1), entry[key]["h"], color=colour, label=cell)
+        axes[2].plot(entry["initial_jacobian"], color=colour, ls=":", label=f"{cell}, initial")
+        axes[2].plot(entry["trained_jacobian"], color=colour, label=f"{cell}, trained")
+    for ax, title in zip(axes[:2], ("at initialisation", f"after {results['steps']} steps on the adding problem")):
+        ax.set_yscale("log")
+        ax.set_xlabel("step t (the loss is at the last step)")
+        ax.set_ylabel("||dL/da<t>||")
+        ax.set_title(title)
+        ax.legend()
+    axes[2].set_yscale("log")
+    axes[2].set_xlabel("k")
+    axes[2].set_ylabel("||∂a<T>/∂a<T-k>||₂")
+    axes[2].set_title("how far back a state still matters")
+    axes[2].legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_clipping(path: pathlib.Path, results: dict) -> None:
+    """Training loss and gradient norm before clipping against the step, one line per clipping mode."""
+    fig, (top, bottom) = _pyplot().subplots(2, 1, figsize=(8, 6), sharex=True)
+    for run, colour in zip(results["runs"], ("tab:red", "tab:orange", "tab:blue")):
+        label = "no clipping" if run["clip_mode"] == "none" else f"clipped by {run['clip_mode']} at {run['clip']:g}"
+        if run["diverged_at"] is not None:
+            label += f" (diverged at step {run['diverged_at']})"
+            for ax in (top, bottom):
+                ax.axvline(run["diverged_at"], color=colour, ls=":")
+        top.plot(run["steps"], run["loss"], color=colour, lw=0.8, label=label)
+        bottom.plot(run["steps"], run["grad_norm"], color=colour, lw=0.8)
+    top.set_ylabel("training loss (nats/char)")
+    top.set_title(f"a ReLU RNN on names, SGD at lr {results['lr']:g}")
+    top.legend(fontsize=8)
+    bottom.set_yscale("log")
+    bottom.set_ylabel("gradient norm before clipping")
+    bottom.set_xlabel("step")
+    _save(fig, path)
+
+
+def plot_gates(path: pathlib.Path, results: dict) -> None:
+    """One heat map per gate: units down, the characters read across, activation as colour."""
+    names = list(results["gates"])
+    fig, axes = _pyplot().subplots(len(names), 1, figsize=(max(6, 0.5 * len(results["tokens"]) + 2), 2.2 * len(names)))
+    for ax, name in zip(np.atleast_1d(axes), names):
+        values = np.asarray(results["gates"][name])
+        low = -1.0 if name == "c" else 0.0
+        image = ax.imshow(values, aspect="auto", cmap="coolwarm" if name == "c" else "viridis", vmin=low, vmax=1.0)
+        ax.set_yticks([])
+        ax.set_ylabel({"c": "tanh(c)"}.get(name, f"Γ{name}"))
+        ax.set_xticks(range(len(results["tokens"])), results["tokens"])
+        fig.colorbar(image, ax=ax, fraction=0.02)
+    np.atleast_1d(axes)[0].set_title(f"{results['cell']} gates over {results['text']!r} "
+                                     f"({len(results['units'])} most active units)")
     _save(fig, path)

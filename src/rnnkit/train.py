@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from . import _checks
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm
+from .optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm, clip_by_value, global_norm
 from .plots import plot_losses
 
 OPTIMIZERS = {"adam": Adam, "sgd": lambda p, lr: SGD(p, lr, momentum=0.9), "rmsprop": RMSProp, "adagrad": Adagrad}
@@ -40,6 +40,7 @@ TASK_DEFAULTS = {
                   "attention": True},
     "music": {"data": "folk", "encoding": "events", "cell": "lstm", "embed": 32, "dropout": 0.0, "seq_len": 256,
               "batch_size": 32, "steps": 1000, "sample_every": 500},
+    "memory": {"data": "adding", "cell": "lstm", "embed": 16, "seq_len": 100, "steps": 2000},
 }
 SHARED_DEFAULTS = {"seq_len": 64, "batch_size": 64}  # for the tasks above that do not name their own
 TASK_NAMES = tuple(TASK_DEFAULTS)
@@ -73,6 +74,7 @@ class TrainConfig:
     schedule: str = "cosine"
     optimizer: str = "adam"
     clip: float = 5.0
+    clip_mode: str = "norm"  # "norm": rescale when the global norm exceeds clip; "value": clip each entry; "none"
     seed: int = 0
     eval_every: int = 500
     sample_every: int | None = None
@@ -105,8 +107,9 @@ class TrainConfig:
             _checks.one_of("--pool", self.pool, ("last", "mean", "max"))
         if self.encoding is not None:
             _checks.one_of("--encoding", self.encoding, ("events", "pianoroll"))
-        _checks.one_of("--cell", self.cell, ("lstm", "gru", "rnn"))
+        _checks.one_of("--cell", self.cell, ("lstm", "gru", "rnn", "rnn-relu"))
         _checks.one_of("--schedule", self.schedule, ("cosine", "constant"))
+        _checks.one_of("--clip-mode", self.clip_mode, ("norm", "value", "none"))
         _checks.one_of("--optimizer", self.optimizer, tuple(OPTIMIZERS))
         for name in ("hidden", "layers", "embed", "seq_len", "batch_size", "eval_every", "min_freq"):
             _checks.positive_int("--" + name.replace("_", "-"), getattr(self, name))
@@ -196,7 +199,10 @@ class Trainer:
         loss, state, tokens = self.task.train_step(batches.batch(epoch, index), self.carry)
         if not math.isfinite(loss):
             raise Diverged(f"the loss became {loss} at step {self.step + 1}")
-        norm = clip_by_global_norm(self.model.grads, self.config.clip)
+        grads = self.model.grads
+        norm = global_norm(grads) if self.config.clip_mode != "norm" else clip_by_global_norm(grads, self.config.clip)
+        if self.config.clip_mode == "value" and math.isfinite(norm):
+            clip_by_value(grads, self.config.clip)
         if not math.isfinite(norm):
             raise Diverged(f"the gradient norm became {norm} at step {self.step + 1}")
         self.optimizer.lr = lr_at(self.config, self.step, self.total)

@@ -5,7 +5,8 @@
     v = pool(h, mask)               (B, D*H)       last, mean or max over the valid steps (layers.pooling)
     logits = v @ W + b              (B, K)         p(class | x) = softmax(logits)
 
-K classes (two for a binary task), E embedding size, F input features, H hidden units. Batches of
+K classes (two for a binary task; one output, read as a number, makes it a regressor, as for the adding
+problem's sum), E embedding size, F input features, H hidden units. Batches of
 different lengths are right-padded and masked; nothing is sorted. ``dropout`` applies to the stack's input
 e<t>, between its layers and to the pooled v, while training.
 """
@@ -41,8 +42,6 @@ class SequenceClassifier:
             "embed_size": _checks.positive_int("embed_size", embed_size), "pool": pool,
             "dropout": _checks.probability("dropout", dropout),
         }
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         rng = np.random.default_rng(seed)
         layers = {}
         if vocab_size is not None:

@@ -14,12 +14,14 @@ V vocabulary size, E embedding size, C label embedding size, H hidden units, L l
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from .. import _checks
 from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, parameters
 
-CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
+CELLS = {"rnn": RNN, "rnn-relu": partial(RNN, nonlinearity="relu"), "gru": GRU, "lstm": LSTM}
 
 
 class LanguageModel:

@@ -6,6 +6,7 @@
     tag        tag.py              many-to-many, Tx = Ty: a tag for every token (SequenceTagger)
     translate  translate.py        many-to-many, Tx != Ty: a sequence -> another (Seq2Seq, attention)
     music      music.py            scores -> the next event (melody tokens) or the next piano-roll frame
+    memory     memory.py           the long-memory problems (adding, copy, first symbol) at any length T
 
 A task is an object the trainer calls, built from a ``TrainConfig`` (and, when resuming, the checkpoint's
 metadata, so that vocabularies and labels stay as they were). It has
@@ -25,10 +26,10 @@ and its module a ``build_model(config, meta)`` that rebuilds the model of a save
 
 from __future__ import annotations
 
-from . import classify, conditional, language_model, music, tag, translate
+from . import classify, conditional, language_model, memory, music, tag, translate
 
 MODULES = {"lm": language_model, "classify": classify, "generate": conditional, "tag": tag,
-           "translate": translate, "music": music}
+           "translate": translate, "music": music, "memory": memory}
 
 
 def make_task(config, meta: dict | None = None):

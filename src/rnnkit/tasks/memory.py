@@ -1,0 +1,86 @@
+"""Task ``memory``: the long-memory problems of ``data.memory`` (``--data adding|copy|first``, T =
+``--seq-len``), each beside the loss of an answer that remembers nothing.
+
+    adding   float features (B, T, 2) -> the last state -> one number; mean squared error
+    copy     symbols -> a unidirectional tagger -> a symbol at every step; cross-entropy per step
+    first    symbols -> the last state -> one of 8 symbols; cross-entropy per sequence
+
+Training draws fresh examples every step; validation (1,000 examples) and test (2,000) are fixed sets with
+seeds of their own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.memory import COPY_SYMBOLS, DELIMITER, MemoryBatches, examples, memoryless_loss
+from ..losses import mse, softmax_cross_entropy
+from ..models import SequenceClassifier
+from ..models.tagger import SequenceTagger
+
+VALID_SEED, TEST_SEED, VALID_SIZE, TEST_SIZE = 1_000_001, 1_000_002, 1000, 2000
+
+
+def build_model(config, meta: dict):
+    task = meta["memory_task"]
+    if task == "copy":
+        return SequenceTagger(DELIMITER + 1, COPY_SYMBOLS + 1, config.cell, config.hidden, config.layers,
+                              bidirectional=False, embed_size=config.embed, seed=config.seed)
+    if task == "first":
+        return SequenceClassifier(COPY_SYMBOLS, vocab_size=COPY_SYMBOLS, cell=config.cell, hidden_size=config.hidden,
+                                  num_layers=config.layers, embed_size=config.embed, seed=config.seed)
+    return SequenceClassifier(1, input_size=2, cell=config.cell, hidden_size=config.hidden,
+                              num_layers=config.layers, seed=config.seed)
+
+
+class Task:
+    def __init__(self, config, meta: dict | None = None):
+        self.config, self.name, self.T = config, config.data, config.seq_len
+        self.batches = MemoryBatches(self.name, config.batch_size, self.T, config.seed)
+        self.valid = examples(self.name, VALID_SIZE, self.T, np.random.default_rng(VALID_SEED))
+        self.model = build_model(config, self.metadata())
+
+    def loss(self, x, y, training: bool = True):
+        if self.name == "copy":
+            return softmax_cross_entropy(self.model.forward(x, training=training), y)
+        output = self.model.forward(x, training=training)
+        if self.name == "adding":
+            loss, grad = mse(output[:, 0], y)
+            return loss, grad[:, None]
+        return softmax_cross_entropy(output, y)
+
+    def train_step(self, batch, carry):
+        loss, grad = self.loss(*batch)
+        self.model.backward(grad)
+        return loss, None, batch[0].shape[0] * batch[0].shape[1]
+
+    def evaluate(self, x, y) -> float:
+        size = 500
+        losses = [self.loss(x[i : i + size], y[i : i + size], training=False)[0] for i in range(0, len(x), size)]
+        return float(np.mean(losses))
+
+    def validate(self) -> dict:
+        return {"loss": self.evaluate(*self.valid)}
+
+    def describe_validation(self, metrics) -> str:
+        return f"{metrics['loss']:.5f} (remembering nothing: {memoryless_loss(self.name, self.T):.5f})"
+
+    def show(self, seed: int) -> list[str]:
+        return []
+
+    def metadata(self) -> dict:
+        return {"memory_task": self.name, "T": self.T, "corpus": self.name}
+
+    def describe(self) -> str:
+        return (f"{self.name} problem, T = {self.T}; {self.config.cell} with {self.model.num_params:,} parameters")
+
+    def test_loss(self) -> float:
+        return self.evaluate(*examples(self.name, TEST_SIZE, self.T, np.random.default_rng(TEST_SEED)))
+
+    def report(self, run_dir, best_loss: float) -> list[str]:
+        from ..train import load_best
+
+        load_best(self.model, run_dir)
+        unit = "MSE" if self.name == "adding" else "cross-entropy"
+        return [f"test {unit}: {self.test_loss():.5f}; an answer that remembers nothing: "
+                f"{memoryless_loss(self.name, self.T):.5f}"]
