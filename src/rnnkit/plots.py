@@ -148,6 +148,7 @@ def plot_clipping(path: pathlib.Path, results: dict) -> None:
                 ax.axvline(run["diverged_at"], color=colour, ls=":")
         top.plot(run["steps"], run["loss"], color=colour, lw=0.8, label=label)
         bottom.plot(run["steps"], run["grad_norm"], color=colour, lw=0.8)
+    top.set_yscale("log")
     top.set_ylabel("training loss (nats/char)")
     top.set_title(f"a ReLU RNN on names, SGD at lr {results['lr']:g}")
     top.legend(fontsize=8)
