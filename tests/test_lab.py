@@ -60,6 +60,12 @@ def test_the_memory_task_trains_through_the_one_loop(tmp_path, capsys):
                  "--batch-size", "4", "--out", str(out)]) == 0
     assert "an answer that remembers nothing: 2.07944" not in capsys.readouterr().out  # copy's is 10 ln 8 / 25
     assert load_run(out).task == "memory"
+    assert main(["info", str(out)]) == 0
+    assert "the copy problem, T = 5" in capsys.readouterr().out
+    assert main(["eval", str(out), "--data", "copy", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 2000 and result["baseline"] == pytest.approx(10 * math.log(8) / 25) and result["loss"] > 0
+    one_error_line(capsys, main(["eval", str(out), "--data", "adding"]), "--data must be 'copy'")
     one_error_line(capsys, main(["train", "--task", "memory", "--data", "parity", "--steps", "1"]),
                    "memory task must be one of adding, copy, first")
 

@@ -426,6 +426,8 @@ def cmd_eval(args) -> int:
         r = tag.evaluate(run.model, run.meta, data.tokens, data.tags)
         result = {k: r[k] for k in ("accuracy", "f1", "loss", "n")}
         text = f"{r['n']} tokens: accuracy {r['accuracy']:.2%}, F1 {r['f1']:.4f}, loss {r['loss']:.4f}"
+    elif run.task == "memory":
+        result, text = _evaluate_memory(run, args.data)
     elif run.task == "music":
         from .tasks.music import evaluate_folder
 
@@ -435,6 +437,21 @@ def cmd_eval(args) -> int:
         result, text = _evaluate_generator(run, args.data)
     print(json.dumps(result) if args.json else text)
     return 0
+
+
+def _evaluate_memory(run, data: str) -> tuple[dict, str]:
+    """A long-memory run's loss on its problem's fixed test set (the data is generated, not read)."""
+    from .data.memory import memoryless_loss
+    from .tasks import memory
+
+    if data != run.config.data:
+        raise ValueError(f"{run.config.data!r} is what this run learned; its test set is generated, so --data must "
+                         f"be {run.config.data!r}, got {data!r}")
+    task = memory.Task(run.config, run.meta)
+    task.model = run.model
+    result = {"loss": task.test_loss(), "baseline": memoryless_loss(task.name, task.T), "n": memory.TEST_SIZE}
+    return result, (f"{result['n']} {task.name} sequences of T = {task.T}: test loss {result['loss']:.5f} "
+                    f"(remembering nothing: {result['baseline']:.5f})")
 
 
 def _evaluate_generator(run, path) -> tuple[dict, str]:
@@ -461,6 +478,8 @@ def cmd_info(args) -> int:
     c, meta = run.config, run.meta
     if c.task == "music":
         return _info_music(run)
+    if c.task == "memory":
+        return _info_memory(run)
     vocab = Vocabulary.from_json(meta["source_vocab" if c.task == "translate" else "vocab"])
     best = meta["best_valid_loss"]
     shape = {"classify": f", {'bidirectional, ' if c.bidirectional else ''}{c.pool} pooling",
@@ -533,6 +552,17 @@ def cmd_lab(args) -> int:
                            **{k: v for k, v in options.items() if k == "steps"})
         print(f"{result['cell']} gates over {result['text']!r}, {len(result['units'])} units")
     print(f"results in {out}", file=sys.stderr)
+    return 0
+
+
+def _info_memory(run) -> int:
+    c, meta = run.config, run.meta
+    best = meta["best_valid_loss"]
+    print(f"task: memory ({WHAT['memory']}): the {meta['memory_task']} problem, T = {meta['T']}")
+    print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}")
+    print(f"parameters: {meta['num_params']:,}")
+    print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
+    print(f"best validation loss: {'none yet' if best is None else f'{best:.5f}'}")
     return 0
 
 
