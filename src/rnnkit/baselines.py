@@ -48,6 +48,11 @@ class NGram:
             tokens += 1
         return total, tokens
 
+    def cross_entropy(self, sequences) -> float:
+        """Mean negative log-likelihood in nats per predicted token of ``sequences`` (lists of ids)."""
+        totals = [self.log_prob(seq) for seq in sequences]
+        return -sum(t[0] for t in totals) / sum(t[1] for t in totals)
+
     def sample(self, rng: np.random.Generator, max_len: int = 50) -> list[int]:
         """One sequence drawn token by token from the smoothed model (any id below vocab_size but <PAD> 0)."""
         context, out = (self.eos,) * (self.n - 1), []
@@ -63,16 +68,28 @@ class NGram:
         return out
 
 
-def ngram_cross_entropy(train, valid, eos: int, vocab_size: int, n: int = 3, k: float = 0.1) -> float:
-    """Mean negative log-likelihood in nats per token of ``valid`` (lists of id sequences) under the model."""
-    model = NGram(train, eos, vocab_size, n, k)
-    totals = [model.log_prob(seq) for seq in valid]
-    return -sum(t[0] for t in totals) / sum(t[1] for t in totals)
+ADD_K = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # the smoothings tried on validation
 
 
-def best_ngram_cross_entropy(train, valid, eos, vocab_size, n=3, ks=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0)):
-    """(cross-entropy, k) for the add-k smoothing that does best on ``valid``: the baseline at its best."""
-    return min((ngram_cross_entropy(train, valid, eos, vocab_size, n, k), k) for k in ks)
+def best_ngram(train, valid, eos: int, vocab_size: int, ns=(3,), ks=ADD_K) -> tuple[NGram, float]:
+    """The n-gram (n in ``ns``, add-k in ``ks``) that does best on ``valid``, and its cross-entropy there: the
+    baseline at its best. Counts are fitted once per n; k only changes how they are read."""
+    best = None
+    for n in ns:
+        model = NGram(train, eos, vocab_size, n)
+        for k in ks:
+            model.k = k
+            loss = model.cross_entropy(valid)
+            if best is None or loss < best[1]:
+                best = (model, loss, k)
+    model, loss, model.k = best
+    return model, loss
+
+
+def best_ngram_cross_entropy(train, valid, eos, vocab_size, n=3, ks=ADD_K):
+    """(cross-entropy, k) of the best add-k n-gram on ``valid``."""
+    model, loss = best_ngram(train, valid, eos, vocab_size, (n,), ks)
+    return loss, model.k
 
 
 class NaiveBayes:

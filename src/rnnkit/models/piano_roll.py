@@ -47,9 +47,11 @@ class PianoRollModel:
         """Accumulate every parameter's gradient from d loss / d logits (B, T, K)."""
         self.rnn.backward(self.dropout.backward(self.head.backward(dlogits)))
 
-    def loss(self, logits, targets, mask):
-        """(nats per frame, d loss / d logits): the per-key cross-entropy summed over keys, averaged over frames."""
-        K = self.config["num_keys"]
+    @staticmethod
+    def loss(logits, targets, mask):
+        """(nats per frame, d loss / d logits): the per-key cross-entropy summed over keys, averaged over the
+        valid frames of ``mask`` (B, T)."""
+        K = logits.shape[-1]
         mean, grad = sigmoid_binary_cross_entropy(logits, targets, np.repeat(mask[..., None], K, axis=2))
         return mean * K, grad * K
 

@@ -120,9 +120,6 @@ class Task(LabelledData):
     def describe_validation(metrics) -> str:
         return f"loss {metrics['loss']:.4f}, accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}"
 
-    def show(self, seed: int) -> list[str]:
-        return []
-
     def metadata(self) -> dict:
         return {"vocab": self.vocab.to_json(), "labels": self.labels, "corpus": self.corpus_name}
 

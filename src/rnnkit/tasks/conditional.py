@@ -15,7 +15,7 @@ import pathlib
 import numpy as np
 
 from .. import generate
-from ..baselines import NGram, best_naive_bayes
+from ..baselines import ADD_K, NGram, best_naive_bayes
 from ..data import LineBatches, Vocabulary
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
@@ -106,10 +106,18 @@ class Task(LabelledData):
 
     def trigrams(self) -> list[NGram]:
         """One trigram model per label, fitted on its training texts, add-k chosen on the validation split."""
-        def fit(k):
-            return [NGram([s for s, c in zip(self.ids["train"], self.y["train"]) if c == label], self.vocab.eos,
-                          len(self.vocab) - 1, k=k) for label in range(len(self.labels))]
-        return min((fit(k) for k in (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)), key=lambda m: self._ngram_loss(m, "valid"))
+        models = [NGram([s for s, c in zip(self.ids["train"], self.y["train"]) if c == label], self.vocab.eos,
+                        len(self.vocab) - 1) for label in range(len(self.labels))]
+
+        def loss_at(k: float) -> float:
+            for model in models:
+                model.k = k
+            return self._ngram_loss(models, "valid")
+
+        best = min(ADD_K, key=loss_at)
+        for model in models:
+            model.k = best
+        return models
 
     def _ngram_loss(self, models: list[NGram], part: str) -> float:
         totals = [models[c].log_prob(s) for s, c in zip(self.ids[part], self.y[part])]

@@ -65,9 +65,6 @@ class Task:
     def describe_validation(self, metrics) -> str:
         return f"{metrics['loss']:.5f} (remembering nothing: {memoryless_loss(self.name, self.T):.5f})"
 
-    def show(self, seed: int) -> list[str]:
-        return []
-
     def metadata(self) -> dict:
         return {"memory_task": self.name, "T": self.T, "corpus": self.name}
 

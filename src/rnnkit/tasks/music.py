@@ -21,7 +21,7 @@ from collections import Counter
 import numpy as np
 
 from .. import generate
-from ..baselines import NGram, ngram_cross_entropy
+from ..baselines import NGram, best_ngram
 from ..data import LineBatches, Vocabulary
 from ..data.batching import FrameBatches
 from ..data.music import load_music
@@ -51,7 +51,31 @@ def Task(config, meta: dict | None = None):
     return (RollTask if config.encoding == "pianoroll" else EventsTask)(config, meta)
 
 
-class EventsTask:
+# what each encoding trains and is scored on: (logits, targets, mask) -> (mean, d mean / d logits)
+LOSSES = {"events": softmax_cross_entropy, "pianoroll": PianoRollModel.loss}
+UNITS = {"events": "token", "pianoroll": "frame"}
+
+
+class PieceTask:
+    """What the two encodings share: a step over a batch of pieces (x, y, mask), validation in nats per unit."""
+
+    encoding = "events"
+
+    def train_step(self, batch, carry):
+        x, y, mask = batch
+        logits, _ = self.model.forward(x, None, mask)
+        loss, dlogits = LOSSES[self.encoding](logits, y, mask)
+        self.model.backward(dlogits)
+        return loss, None, int(mask.sum())
+
+    def validate(self) -> dict:
+        return {"loss": mean_loss(self.model, self.valid, self.encoding)}
+
+    def describe_validation(self, metrics) -> str:
+        return f"{metrics['loss']:.4f} nats/{UNITS[self.encoding]}"
+
+
+class EventsTask(PieceTask):
     def __init__(self, config, meta: dict | None = None):
         self.config = config
         self.corpus = load_music(config.data, "events")
@@ -68,19 +92,6 @@ class EventsTask:
 
     def piece_batches(self, part: str) -> LineBatches:
         return piece_batches(self.ids[part], self.vocab, self.config.batch_size)
-
-    def train_step(self, batch, carry):
-        x, y, mask = batch
-        logits, _ = self.model.forward(x, None, mask)
-        loss, dlogits = softmax_cross_entropy(logits, y, mask)
-        self.model.backward(dlogits)
-        return loss, None, int(mask.sum())
-
-    def validate(self) -> dict:
-        return {"loss": mean_loss(self.model, self.valid)}
-
-    def describe_validation(self, metrics) -> str:
-        return f"{metrics['loss']:.4f} nats/token"
 
     def samples(self, n: int, seed: int) -> list[list[str]]:
         texts = generate.sample(self.model, self.vocab, self.vocab.eos, n=n, max_len=MAX_EVENTS,
@@ -100,18 +111,17 @@ class EventsTask:
 
     def ngram(self) -> tuple[NGram, float]:
         """The add-k n-gram (n in 2..5, k chosen on validation) and its test cross-entropy."""
-        V = len(self.vocab) - 1
-        n, k = min(((n, k) for n in (2, 3, 4, 5) for k in (0.001, 0.01, 0.1)),
-                   key=lambda nk: ngram_cross_entropy(self.ids["train"], self.ids["valid"], self.vocab.eos, V, *nk))
-        return (NGram(self.ids["train"], self.vocab.eos, V, n, k),
-                ngram_cross_entropy(self.ids["train"], self.ids["test"], self.vocab.eos, V, n, k))
+        model, _ = best_ngram(self.ids["train"], self.ids["valid"], self.vocab.eos, len(self.vocab) - 1,
+                              ns=(2, 3, 4, 5), ks=(0.001, 0.01, 0.1))
+        return model, model.cross_entropy(self.ids["test"])
 
     def report(self, run_dir, best_loss: float) -> list[str]:
         run_dir = pathlib.Path(run_dir)
         load_best(self.model, run_dir)
         ngram, ngram_loss = self.ngram()
-        lines = [f"test cross-entropy: {mean_loss(self.model, self.piece_batches('test')):.4f} nats/token; add-k "
-                 f"{ngram.n}-gram (k={ngram.k}): {ngram_loss:.4f} nats/token"]
+        test = mean_loss(self.model, self.piece_batches("test"), self.encoding)
+        lines = [f"test cross-entropy: {test:.4f} nats/token; add-k {ngram.n}-gram (k={ngram.k}): "
+                 f"{ngram_loss:.4f} nats/token"]
         rng = np.random.default_rng(self.config.seed)
         drawn = {"model": self.samples(REPORT_SAMPLES, self.config.seed),
                  f"{ngram.n}-gram": [self.vocab.decode(ngram.sample(rng, MAX_EVENTS)).split()
@@ -131,15 +141,12 @@ def piece_batches(ids, vocab, batch_size: int) -> LineBatches:
     return LineBatches(ids, batch_size, max(len(p) for p in ids) + 1, vocab.eos, vocab.pad)
 
 
-def mean_loss(model, batches) -> float:
+def mean_loss(model, batches, encoding: str) -> float:
     """Nats per token (events) or per frame (piano roll) over every batch of ``batches.in_order()``."""
     total, count = 0.0, 0
     for x, y, mask in batches.in_order():
         logits, _ = model.forward(x, None, mask, training=False)
-        if isinstance(model, PianoRollModel):
-            loss = model.loss(logits, y, mask)[0]
-        else:
-            loss = softmax_cross_entropy(logits, y, mask)[0]
+        loss = LOSSES[encoding](logits, y, mask)[0]
         n = int(mask.sum())
         total, count = total + loss * n, count + n
     return total / count
@@ -147,14 +154,14 @@ def mean_loss(model, batches) -> float:
 
 def evaluate_folder(run, spec: str) -> dict:
     """{"loss", "pieces", "unit"}: a trained model's loss over every piece of ``spec`` (a folder or built-in)."""
-    meta = run.meta
-    corpus = load_music(spec, meta["encoding"], meta.get("grid"))
-    if meta["encoding"] == "pianoroll":
-        return {"loss": mean_loss(run.model, FrameBatches(corpus.pieces, 32, None)), "pieces": len(corpus.pieces),
-                "unit": "frame"}
-    vocab = Vocabulary.from_json(meta["vocab"])
-    ids = [vocab.encode_tokens(p) for p in corpus.pieces]
-    return {"loss": mean_loss(run.model, piece_batches(ids, vocab, 32)), "pieces": len(corpus.pieces), "unit": "token"}
+    encoding = run.meta["encoding"]
+    corpus = load_music(spec, encoding, run.meta.get("grid"))
+    if encoding == "pianoroll":
+        batches = FrameBatches(corpus.pieces, 32, None)
+    else:
+        vocab = Vocabulary.from_json(run.meta["vocab"])
+        batches = piece_batches([vocab.encode_tokens(p) for p in corpus.pieces], vocab, 32)
+    return {"loss": mean_loss(run.model, batches, encoding), "pieces": len(corpus.pieces), "unit": UNITS[encoding]}
 
 
 def describe_samples(source: str, pieces, training) -> str:
@@ -180,7 +187,9 @@ def distributions(pieces) -> tuple[Counter, Counter]:
     return pitches, lengths
 
 
-class RollTask:
+class RollTask(PieceTask):
+    encoding = "pianoroll"
+
     def __init__(self, config, meta: dict | None = None):
         self.config = config
         self.corpus = load_music(config.data, "pianoroll", meta["grid"] if meta else None)
@@ -188,19 +197,6 @@ class RollTask:
         self.batches = FrameBatches(self.parts["train"], config.batch_size, config.seq_len, config.seed)
         self.valid = FrameBatches(self.parts["valid"], config.batch_size, None)
         self.model = build_model(config, self.metadata())
-
-    def train_step(self, batch, carry):
-        x, y, mask = batch
-        logits, _ = self.model.forward(x, None, mask)
-        loss, dlogits = self.model.loss(logits, y, mask)
-        self.model.backward(dlogits)
-        return loss, None, int(mask.sum())
-
-    def validate(self) -> dict:
-        return {"loss": mean_loss(self.model, self.valid)}
-
-    def describe_validation(self, metrics) -> str:
-        return f"{metrics['loss']:.4f} nats/frame"
 
     def show(self, seed: int) -> list[str]:
         return []
@@ -215,7 +211,7 @@ class RollTask:
     def report(self, run_dir, best_loss: float) -> list[str]:
         run_dir = pathlib.Path(run_dir)
         load_best(self.model, run_dir)
-        test = mean_loss(self.model, FrameBatches(self.parts["test"], self.config.batch_size, None))
+        test = mean_loss(self.model, FrameBatches(self.parts["test"], self.config.batch_size, None), self.encoding)
         baseline = per_key_frequency_nll(self.parts["train"], self.parts["test"])
         lines = [f"test negative log-likelihood: {test:.4f} nats/frame; per-key frequency baseline: "
                  f"{baseline:.4f} nats/frame ({len(self.parts['test'])} test pieces)"]

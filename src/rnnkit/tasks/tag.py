@@ -125,9 +125,6 @@ class Task:
     def describe_validation(metrics) -> str:
         return f"loss {metrics['loss']:.4f}, accuracy {metrics['accuracy']:.2%}, F1 {metrics['f1']:.4f}"
 
-    def show(self, seed: int) -> list[str]:
-        return []
-
     def metadata(self) -> dict:
         return {"vocab": self.vocab.to_json(), "tags": self.tags, "corpus": self.corpus_name}
 

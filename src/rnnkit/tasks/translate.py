@@ -139,9 +139,6 @@ class Task:
     def describe_validation(metrics) -> str:
         return f"loss {metrics['loss']:.4f}, exact match {metrics['exact_match']:.2%}, CER {metrics['cer']:.4f}"
 
-    def show(self, seed: int) -> list[str]:
-        return []
-
     def metadata(self) -> dict:
         return {"source_vocab": self.source_vocab.to_json(), "target_vocab": self.target_vocab.to_json(),
                 "corpus": self.corpus_name}
