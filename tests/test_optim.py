@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm, clip_by_value
+from rnnkit.optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm, clip_by_value, global_norm
 
 CASES = [
     (SGD, {"lr": 0.1}, torch.optim.SGD, {"lr": 0.1}),
@@ -66,3 +66,32 @@ def test_bad_arguments_are_named():
         Adam({"w": np.zeros(2)}, lr=float("nan"))
     with pytest.raises(ValueError, match="grads must have the keys of params"):
         SGD({"w": np.zeros(2)}).step({"v": np.zeros(2)})
+
+
+def test_adam_is_the_numpy_update_bit_for_bit_in_float64():
+    rng = np.random.default_rng(3)
+    theta = rng.standard_normal((5, 7))
+    expected, m, v = theta.copy(), np.zeros_like(theta), np.zeros_like(theta)
+    adam = Adam({"w": theta}, lr=0.01, weight_decay=0.1)
+    for k in range(1, 4):
+        g = rng.standard_normal(theta.shape)
+        adam.step({"w": g})
+        g = g + 0.1 * expected
+        m *= 0.9
+        m += (1 - 0.9) * g
+        v *= 0.999
+        v += (1 - 0.999) * g * g
+        expected -= 0.01 * (m / (1 - 0.9**k)) / (np.sqrt(v / (1 - 0.999**k)) + 1e-8)
+        np.testing.assert_array_equal(theta, expected)
+
+
+def test_adam_refuses_a_parameter_it_cannot_update_in_place():
+    with pytest.raises(ValueError, match="params must be contiguous arrays.*'w'"):
+        Adam({"w": np.zeros((4, 4))[:, ::2]})
+
+
+def test_global_norm_of_float32_gradients_is_accumulated_in_float64():
+    rng = np.random.default_rng(4)
+    grads = {"a": rng.standard_normal((300, 70)).astype(np.float32), "b": rng.standard_normal(9).astype(np.float32)}
+    exact = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads.values()))
+    assert global_norm(grads) == pytest.approx(exact, rel=1e-14)

@@ -8,9 +8,12 @@ g <- g + λ θ, as in ``torch.optim``. Each update matches its ``torch.optim`` n
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _checks
+from .fused import adam_update, sum_of_squares
 
 
 class Optimizer:
@@ -30,6 +33,9 @@ class Optimizer:
         if grads.keys() != self.params.keys():
             raise ValueError(f"grads must have the keys of params; differing: {sorted(grads.keys() ^ self.params.keys())}")
         self.steps += 1
+        self._apply(grads)
+
+    def _apply(self, grads: dict) -> None:
         for name, theta in self.params.items():
             g = grads[name]
             if self.weight_decay:
@@ -108,16 +114,18 @@ class Adam(Optimizer):
         self.beta1 = _checks.probability("beta1", beta1)
         self.beta2 = _checks.probability("beta2", beta2)
         self.eps = _checks.positive_float("eps", eps)
+        for name, theta in params.items():
+            if not theta.flags.c_contiguous:
+                raise ValueError(f"params must be contiguous arrays (Adam updates them in place), got a view for {name!r}")
 
-    def _update(self, name, theta, g):
-        m, v = self.state[f"m.{name}"], self.state[f"v.{name}"]
-        m *= self.beta1
-        m += (1 - self.beta1) * g
-        v *= self.beta2
-        v += (1 - self.beta2) * g * g
-        m_hat = m / (1 - self.beta1**self.steps)
-        v_hat = v / (1 - self.beta2**self.steps)
-        theta -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+    def _apply(self, grads):
+        """One compiled pass per parameter (``fused.adam_update``), weight decay included."""
+        bias1, bias2 = 1 - self.beta1**self.steps, 1 - self.beta2**self.steps
+        for name, theta in self.params.items():
+            g = np.ascontiguousarray(grads[name], dtype=theta.dtype)
+            adam_update(theta.reshape(-1), g.reshape(-1), self.state[f"m.{name}"].reshape(-1),
+                        self.state[f"v.{name}"].reshape(-1), self.lr, self.beta1, self.beta2, self.eps,
+                        self.weight_decay, bias1, bias2)
 
 
 def clip_by_value(grads: dict, max_value: float) -> dict:
@@ -130,7 +138,7 @@ def clip_by_value(grads: dict, max_value: float) -> dict:
 
 def global_norm(grads: dict) -> float:
     """‖g‖ over every gradient entry, in float64."""
-    return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+    return math.sqrt(sum(sum_of_squares(np.ascontiguousarray(g).reshape(-1)) for g in grads.values()))
 
 
 def clip_by_global_norm(grads: dict, max_norm: float) -> float:
