@@ -150,3 +150,43 @@ def test_returned_arrays_are_not_overwritten_by_the_next_call(shape):
     layer.backward(np.full_like(y, 2.0))
     for before, now in zip(kept, (y, h, c, dx)):
         np.testing.assert_array_equal(before, now)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnkit.RNN(3, 5, num_layers=2, dtype=np.float64, seed=0),
+    lambda: rnnkit.GRU(3, 5, num_layers=2, dtype=np.float64, seed=0),
+    lambda: rnnkit.GRU(3, 5, dtype=np.float64, seed=0, reset_after=False),
+    lambda: rnnkit.LSTM(3, 5, num_layers=3, dtype=np.float64, seed=0, peephole=True),
+])
+def test_step_is_forward_one_step_at_a_time(make):
+    layer = make()
+    for value in layer.params.values():  # nonzero biases and peepholes, so that each one counts
+        value += 0.1 * rng.standard_normal(value.shape)
+    x = rng.standard_normal((4, 6, 3))
+    y, final = layer.forward(x, training=False)
+    state, steps = None, []
+    for t in range(x.shape[1]):
+        h, state = layer.step(x[:, t], state)
+        steps.append(h)
+    np.testing.assert_allclose(np.stack(steps, axis=1), y, rtol=1e-13, atol=1e-15)
+    for ours, theirs in zip(state if isinstance(state, tuple) else (state,), final if isinstance(final, tuple) else (final,)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=1e-15)
+    kept = steps[-1].copy()
+    layer.step(x[:, 0], state)  # a returned output is the caller's: the next step leaves it alone
+    np.testing.assert_array_equal(steps[-1], kept)
+
+
+def test_step_refuses_a_bidirectional_layer():
+    with pytest.raises(ValueError, match="step needs a unidirectional layer"):
+        rnnkit.GRU(3, 4, bidirectional=True, seed=0).step(np.zeros((1, 3), np.float32))
+
+
+def test_embedding_backward_adds_repeated_ids_in_order_as_add_at_does():
+    layer = rnnkit.Embedding(7, 4, dtype=np.float32, seed=0)
+    ids = rng.integers(0, 7, (5, 9))
+    dy = rng.standard_normal((5, 9, 4)).astype(np.float32)
+    layer.forward(ids)
+    layer.backward(dy)
+    expected = np.zeros((7, 4), np.float32)
+    np.add.at(expected, ids.reshape(-1), dy.reshape(-1, 4))
+    np.testing.assert_array_equal(layer.grads["W"], expected)

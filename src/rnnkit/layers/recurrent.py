@@ -42,15 +42,19 @@ class Recurrent(Layer):
         self.cell = cell
         self.rng = np.random.default_rng(seed)
         self.params = {}
+        self._keys = {}  # (layer, direction) -> [(short name, key in params)]
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else self.num_directions * self.hidden_size
             for direction in range(self.num_directions):
+                keys = self._keys[layer, direction] = []
                 for name, value in cell.init_params(in_size, self.rng, self.dtype).items():
-                    self.params[f"{self._prefix(layer, direction)}.{name}"] = value
+                    keys.append((name, f"{self._prefix(layer, direction)}.{name}"))
+                    self.params[keys[-1][1]] = value
         self._init_grads()
         self.dropouts = [Dropout(self.dropout, self.rng) for _ in range(self.num_layers - 1)]
         self._cache = None
         self._workspaces = {True: Workspace(self.dtype), False: Workspace(self.dtype)}  # by `training`
+        self._step_buffers = {}  # batch size -> the buffers of ``step``, kept in the inference workspace
         self.recorder = None  # a ``diagnostics.Recording`` while one is open: states, gates, state gradients
 
     @staticmethod
@@ -59,8 +63,7 @@ class Recurrent(Layer):
 
     def _group(self, store: dict, layer: int, direction: int) -> dict:
         """The arrays of one layer and direction, keyed by their short names (W_x, W_h, b, ...)."""
-        prefix = self._prefix(layer, direction) + "."
-        return {key[len(prefix) :]: value for key, value in store.items() if key.startswith(prefix)}
+        return {name: store[key] for name, key in self._keys[layer, direction]}
 
     # ----------------------------------------------------------------------------------------- forward
 
@@ -106,6 +109,37 @@ class Recurrent(Layer):
         self._cache = (caches, lengths, B, T) if training else None
         y = seq.transpose(1, 0, 2).copy()  # always a copy: seq may live in the workspace (even when B or T is 1)
         return y, self._public_state(finals)
+
+    def step(self, x, state=None):
+        """One time step of a unidirectional stack, for generation: x (B, F) -> (h (B, H), state).
+
+        The lean path of sampling, beam search and streaming: ``forward(x[:, None], state, training=False)``
+        computes the same, but checks its arguments, copies to and from time-major and keeps per-call
+        buffers by name. Here the state must be None or what ``forward`` or ``step`` returned.
+        """
+        if self.num_directions != 1:
+            raise ValueError("step needs a unidirectional layer: a reverse direction reads the future")
+        x = np.asarray(x, self.dtype)
+        B = x.shape[0]
+        states0 = self._check_state(state, B) if state is None else (state if isinstance(state, tuple) else (state,))
+        finals = tuple(np.empty_like(s) for s in states0)
+        buffers = self._step_buffers.get(B)
+        if buffers is None:
+            buffer = self._workspaces[False].scope(f"step.{B}")
+            buffers = self._step_buffers[B] = (
+                [buffer(f"xw{layer}", (B, self.cell.n_gates * self.hidden_size)) for layer in range(self.num_layers)],
+                self.cell.new_saved(1, B, buffer))
+        xws, saved = buffers
+        inp = x
+        for layer, xw in enumerate(xws):
+            p = self._group(self.params, layer, 0)
+            np.matmul(inp, p["W_x"], out=xw)
+            if not self.cell.adds_bias:
+                xw += p["b"]
+            with np.errstate(over="ignore"):
+                self.cell.step(p, xw, [s[layer] for s in states0], [s[layer] for s in finals], saved, 0)
+            inp = finals[0][layer]
+        return inp.copy(), self._public_state(finals)
 
     # ---------------------------------------------------------------------------------------- backward
 

@@ -83,9 +83,15 @@ class LanguageModel:
             layer.zero_grad()
 
     def step(self, ids, state=None, labels=None):
-        """One generation step: ids (B,) -> logits (B, V) and the next state; no cache, no dropout."""
-        logits, state = self.forward(np.asarray(ids)[:, None], state, training=False, labels=labels)
-        return logits[:, 0], state
+        """One generation step: ids (B,) -> logits (B, V) and the next state; no cache, no dropout.
+
+        The lean path (``Recurrent.step``): ids must be valid, and labels given exactly to a conditional model.
+        """
+        x = self.embedding.params["W"][ids]
+        if labels is not None:
+            x = np.concatenate([x, self.label_embedding.params["W"][labels]], axis=1)
+        h, state = self.rnn.step(x, state)
+        return h @ self.head.params["W"] + self.head.params["b"], state
 
     def given(self, label: int) -> "Conditioned":
         """This conditional model with every sequence's label fixed to ``label``, for the samplers and scoring."""
