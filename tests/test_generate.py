@@ -106,3 +106,15 @@ def test_streams_never_draw_eos():
                               rng=np.random.default_rng(0))
     assert all(len(s) == 6 and "<EOS>" not in s for s in samples)
     assert generate.sample(model, vocab, vocab.eos, n=1, max_len=6, temperature=0, stop_at_eos=False)[0] != ""
+
+
+@pytest.mark.parametrize("cell,labels", [("lstm", None), ("gru", None), ("rnn", np.array([2, 0, 1]))])
+def test_a_model_step_is_its_forward_one_token_at_a_time(cell, labels):
+    model = LanguageModel(6, cell, hidden_size=5, num_layers=2, embed_size=3, dtype=np.float64, seed=1,
+                          num_labels=None if labels is None else 3)
+    ids = np.random.default_rng(0).integers(0, 6, (3, 4))
+    logits, _ = model.forward(ids, training=False, labels=labels)
+    state = None
+    for t in range(ids.shape[1]):
+        step, state = model.step(ids[:, t], state, labels=labels)
+        np.testing.assert_allclose(step, logits[:, t], rtol=1e-12, atol=1e-14)

@@ -213,3 +213,13 @@ def test_sampled_rolls_begin_with_the_prime_and_greedy_is_deterministic():
     assert all(r.shape == (8, 88) and (r[:3] == prime).all() for r in rolls)
     a, b = (sample_frames(model, 1, 5, np.random.default_rng(seed), temperature=0)[0] for seed in (1, 2))
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_piano_roll_step_is_its_forward_one_frame_at_a_time():
+    model = PianoRollModel(num_keys=6, cell="gru", hidden_size=5, num_layers=2, dtype=np.float64, seed=0)
+    frames = (np.random.default_rng(0).random((2, 5, 6)) < 0.3).astype(np.float64)
+    logits, _ = model.forward(frames, training=False)
+    state = None
+    for t in range(frames.shape[1]):
+        step, state = model.step(frames[:, t], state)
+        np.testing.assert_allclose(step, logits[:, t], rtol=1e-12, atol=1e-14)

@@ -56,9 +56,10 @@ class PianoRollModel:
         return mean * K, grad * K
 
     def step(self, frame, state=None):
-        """One generation step: the previous frames (B, K) -> logits (B, K) and the next state."""
-        logits, state = self.forward(np.asarray(frame)[:, None], state, training=False)
-        return logits[:, 0], state
+        """One generation step: the previous frames (B, K) -> logits (B, K) and the next state (the lean
+        path, ``Recurrent.step``)."""
+        h, state = self.rnn.step(np.asarray(frame, dtype=self.dtype), state)
+        return h @ self.head.params["W"] + self.head.params["b"], state
 
     def zero_grad(self) -> None:
         for layer in (self.rnn, self.head):
