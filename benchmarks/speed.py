@@ -4,7 +4,8 @@
 
 Cases (x is (B, T, F), hidden size H): a training step (forward + backward) at S, M, L and XL; an
 inference forward (training=False against torch.no_grad()) at S, M, L; streaming generation (batch 1, one
-step per call, 2 layers, H = 256, 200 steps); one training step of the character-level language model
+step per call, 2 layers, H = 256, 200 steps); sampling 1,000 characters one at a time from a 2 x 256
+character LSTM language model; one training step of the character-level language model
 (embedding + 2-layer LSTM + softmax cross-entropy + Adam + clipping); the peak memory of a training step
 (each library in a fresh process with its layer and data built: the peak resident set size during two
 steps, workspaces and lazy initialisation included, above the resident size before them); and the GFLOP/s of the L and XL training steps against this machine's float32 GEMM peak.
@@ -27,6 +28,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import rnnkit  # noqa: E402
+from rnnkit import generate  # noqa: E402
+from rnnkit.data import Vocabulary  # noqa: E402
 from rnnkit.interop.pytorch import load_state_dict  # noqa: E402
 from rnnkit.losses import softmax_cross_entropy  # noqa: E402
 from rnnkit.models import LanguageModel  # noqa: E402
@@ -87,7 +90,7 @@ def streaming_case(cell, steps=200, H=256, layers=2):
     def run_ours():
         state = None
         for t in range(steps):
-            _, state = ours.forward(x[:, t : t + 1], state, training=False)
+            _, state = ours.step(x[:, t], state)
 
     def run_torch():
         state = None
@@ -129,6 +132,27 @@ def language_model_case(V=100, E=32, H=256, L=2, B=32, T=64):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(theirs.parameters(), 5.0)
         torch_optimizer.step()
+
+    return run_ours, run_torch
+
+
+def sampling_case(chars=1000, V=100, E=32, H=256, L=2):
+    """Sampling ``chars`` characters, one at a time, from a character LSTM language model: rnnkit's
+    ``generate.sample`` against the loop a PyTorch user writes (embedding, LSTM with its state, linear,
+    softmax, ``torch.multinomial``, one token per call)."""
+    vocab = Vocabulary([chr(33 + i) for i in range(V - 2)], "char")  # + <PAD> and <EOS>
+    ours, theirs = LanguageModel(len(vocab), "lstm", H, L, E, seed=0), TorchLM(len(vocab), E, H, L)
+    generator = torch.Generator().manual_seed(0)
+
+    def run_ours():
+        generate.sample(ours, vocab, vocab.eos, n=1, max_len=chars, rng=0, stop_at_eos=False)
+
+    def run_torch():
+        token, state = torch.tensor([[vocab.eos]]), None
+        with torch.no_grad():
+            for _ in range(chars):
+                h, state = theirs.rnn(theirs.embedding(token), state)
+                token = torch.multinomial(torch.softmax(theirs.head(h[:, -1]), dim=-1), 1, generator=generator)
 
     return run_ours, run_torch
 
@@ -227,6 +251,7 @@ def main():
             record("inference", cell, size, *compare(*inference_case(cell, size), args.repeats))
         record("streaming", cell, "1x200", *compare(*streaming_case(cell), args.repeats))
     record("lm-step", "lstm", "2x256", *compare(*language_model_case(), args.repeats))
+    record("sampling", "lstm", "2x256", *compare(*sampling_case(), args.repeats, block=1, warmup=1))
 
     memory = []
     for cell in cells:
