@@ -272,3 +272,21 @@ def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_ru
     odd = tmp_path / "odd.conll"
     odd.write_text("c\tB\na\tX\n", encoding="utf-8")
     one_error_line(capsys, main(["eval", str(tagger_run), "--data", str(odd)]), "labels never seen in training: 'X'")
+
+
+@pytest.mark.parametrize("fixture,files,names", [
+    ("classifier_run", ["m.onnx"], {"labels"}), ("generator_run", ["m.onnx"], {"labels", "start"}),
+    ("tagger_run", ["m.onnx"], {"tags"}), ("translator_run", ["m-encoder.onnx", "m-decoder-step.onnx"],
+                                           {"source_vocab", "target_vocab"}),
+])
+def test_every_task_exports_a_self_describing_onnx_file(request, tmp_path, capsys, fixture, files, names):
+    onnx = pytest.importorskip("onnx", reason='needs the onnx extra: pip install -e ".[onnx]"')
+    run = request.getfixturevalue(fixture)
+    capsys.readouterr()  # the fixture's training output
+    assert main(["export", str(run), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert capsys.readouterr().out.split() == [word for f in files for word in ("wrote", str(tmp_path / f))]
+    for f in files:
+        props = {p.key: json.loads(p.value) for p in onnx.load(str(tmp_path / f)).metadata_props}
+        assert {f"rnnkit.{n}" for n in names} <= set(props)
+        vocab = props["rnnkit.vocab" if "rnnkit.vocab" in props else "rnnkit.source_vocab"]
+        assert vocab["itos"][vocab["eos"]] == "<EOS>" and vocab["itos"][vocab["pad"]] == "<PAD>"

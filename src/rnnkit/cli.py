@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="what a run is: task, model, parameters, data, steps, best loss")
     info.add_argument("run")
 
+    export = commands.add_parser("export", help="write a trained run as ONNX, for runtimes without NumPy")
+    export.add_argument("run")
+    export.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write (an encoder-decoder "
+                        "writes FILE-encoder.onnx and FILE-decoder-step.onnx)")
+
     lab = commands.add_parser("lab", help="experiments that show vanishing and exploding gradients, memory, gates")
     lab.add_argument("experiment", choices=("gradients", "memory", "clipping", "gates"))
     lab.add_argument("--out", required=True, help="folder for the JSON, the PNG and the runs")
@@ -122,10 +127,10 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "predict": cmd_predict, "score": cmd_score,
-                "eval": cmd_eval, "info": cmd_info, "lab": cmd_lab}[args.command](args)
+                "eval": cmd_eval, "info": cmd_info, "export": cmd_export, "lab": cmd_lab}[args.command](args)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
-    except (ValueError, TypeError, CheckpointError, Diverged, OSError) as error:
+    except (ValueError, TypeError, CheckpointError, Diverged, OSError, ImportError) as error:
         print(f"rnnkit: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # training handles Ctrl-C itself; anything else just stops
@@ -502,6 +507,27 @@ def cmd_info(args) -> int:
     unit = {"classify": "text", "tag": "token"}.get(c.task, vocab.level)
     print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
     return 0
+
+
+RUN_STATE = ("config", "step", "total_steps", "position", "optimizer_steps", "rng", "best_valid_loss")
+
+
+def cmd_export(args) -> int:
+    from .interop.onnx import export
+
+    run = load_run(args.run)
+    metadata = {"task": run.task, "best_valid_loss": run.meta["best_valid_loss"], "step": run.meta["step"]}
+    for key, value in run.meta.items():  # what the task saved to rebuild and use the model, vocabularies spelled out
+        if key not in RUN_STATE:
+            metadata[key] = _spelled_out(Vocabulary.from_json(value)) if key.endswith("vocab") else value
+    for path in export(run.model, args.onnx, metadata):
+        print(f"wrote {path}")
+    return 0
+
+
+def _spelled_out(vocab: Vocabulary) -> dict:
+    """A vocabulary as a runtime without rnnkit needs it: every token by id, the specials' ids."""
+    return {"level": vocab.level, "itos": vocab.itos, "pad": vocab.pad, "eos": vocab.eos, "unk": vocab.unk}
 
 
 def _int_list(flag: str, text: str) -> list[int]:
