@@ -293,7 +293,7 @@ def _encoder(g: Graph, model: Seq2Seq, spec: dict) -> None:
 
 def _decoder_step(g: Graph, model: Seq2Seq, spec: dict) -> None:
     lay, c = model.layers, model.config
-    D, L, H = 2 if c["bidirectional"] else 1, c["num_layers"], c["hidden_size"]
+    D, H = 2 if c["bidirectional"] else 1, c["hidden_size"]
     ids = g.input("ids", INT64, ["batch"])
     spec["inputs"]["ids"] = "(batch,) int64 the previous target token (<EOS> first)"
     decoder = lay["decoder"]
