@@ -15,6 +15,7 @@ from .checkpoint import CheckpointError
 from .data import Vocabulary, load_corpus
 from .data.labelled import load_labelled, read_tsv
 from .data.tagged import read_conll
+from .interop import distributed
 from .metrics import exact_match_and_cer
 from .tasks import classify, tag, translate
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
@@ -164,25 +165,43 @@ def _new_run_dir(args, config) -> pathlib.Path:
 
 
 def cmd_train(args) -> int:
+    world = distributed.world()  # one process, or the ranks of mpiexec -n N
+    try:
+        return _train(args, world)
+    except Diverged:
+        if world.is_main:
+            raise
+        return 1  # every rank saw the same loss; rank 0 says it
+    except Exception as error:
+        if world.size == 1:
+            raise
+        world.fail(error)  # one rank alone must not leave the others waiting
+        return 1
+
+
+def _train(args, world) -> int:
     config, given = _config_from(args)
+    say = (lambda text: print(text, file=sys.stderr)) if world.is_main else (lambda text: None)
     if args.resume:
         extra = sorted(given - {"steps", "epochs", "minutes"}) + (["out"] if args.out else [])
         if extra:
             raise ValueError(f"--resume continues a run as configured; it takes only --steps, --epochs or "
                              f"--minutes, got --{', --'.join(e.replace('_', '-') for e in extra)}")
         out = pathlib.Path(args.resume)
-        trainer = Trainer.resume(out, **{k: getattr(config, k) for k in given})
-        print(f"resuming {out} at step {trainer.step}", file=sys.stderr)
+        trainer = Trainer.resume(out, world, **{k: getattr(config, k) for k in given})
+        say(f"resuming {out} at step {trainer.step}")
     else:
         config.check()  # before the run directory is named or the data loaded
-        out = _new_run_dir(args, config)
-        trainer = Trainer(config, out)
-    print(f"{trainer.task.describe()} -> {out}", file=sys.stderr)
+        out = pathlib.Path(world.share_text(str(_new_run_dir(args, config)) if world.is_main else ""))
+        trainer = Trainer(config, out, world=world)
+    say(f"{trainer.task.describe()} -> {out}" + (f" (data-parallel on {world.size} MPI ranks)" if world.size > 1 else ""))
     try:
         status = trainer.run()
     except Diverged as error:
         raise Diverged(f"training stopped: {error}; the last good checkpoint is kept in {out} "
                        "(try a lower --lr or --clip)") from None
+    if not world.is_main:
+        return 0
     if status == "interrupted":
         print(f"interrupted at step {trainer.step}; saved. Continue with: rnnkit train --resume {out}",
               file=sys.stderr)

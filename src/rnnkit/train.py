@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
 import signal
 import sys
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from . import _checks
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .interop import distributed
 from .optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm, clip_by_value, global_norm
 from .plots import plot_losses
 
@@ -132,14 +134,21 @@ def lr_at(config: TrainConfig, step: int, total: int | None) -> float:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, out, *, checkpoint=None):
-        """A new run of ``config`` writing to ``out``; or, given ``checkpoint`` (arrays, meta), its continuation."""
+    def __init__(self, config: TrainConfig, out, *, checkpoint=None, world=None):
+        """A new run of ``config`` writing to ``out``; or, given ``checkpoint`` (arrays, meta), its continuation.
+
+        ``world`` is ``interop.distributed.world()`` unless given: one process, or the ranks of ``mpiexec``,
+        each training on its rows of every batch (rank 0 alone validates, logs and writes).
+        """
         from .tasks import make_task
 
         config.check()
+        self.world = distributed.world() if world is None else world
+        if config.batch_size < self.world.size:
+            raise ValueError(f"--batch-size {config.batch_size} cannot be split across {self.world.size} MPI ranks")
         self.config, self.out = config, pathlib.Path(out)
-        self.log = lambda text: tqdm.write(text, file=sys.stderr)  # above the progress bar
-        self.stop_signal = None
+        self.log = (lambda text: tqdm.write(text, file=sys.stderr)) if self.world.is_main else (lambda text: None)
+        self.stop_signal, self.deadline, self.stopping = None, None, (False, False)
         self.task = make_task(config, None if checkpoint is None else checkpoint[1])
         self.model = self.task.model
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.params, config.lr)
@@ -147,29 +156,34 @@ class Trainer:
         self.step, self.position, self.carry, self.best = 0, (0, 0), None, math.inf
         if checkpoint is not None:
             self._restore(*checkpoint)
+        if self.world.size > 1:  # each rank's dropout draws from its own stream (rank 0's is the one saved)
+            generator = self.model.rng.bit_generator
+            generator.state = generator.jumped(self.world.rank).state
+            self.carry = self.world.take_state(self.carry)
 
     @classmethod
-    def resume(cls, out, **overrides) -> "Trainer":
+    def resume(cls, out, world=None, **overrides) -> "Trainer":
         """Continue the run in ``out`` from its last checkpoint; only its length (steps, epochs, minutes) may change."""
         arrays, meta = load_checkpoint(pathlib.Path(out) / "last.safetensors")
-        return cls(TrainConfig(**{**meta["config"], **overrides}), out, checkpoint=(arrays, meta))
+        return cls(TrainConfig(**{**meta["config"], **overrides}), out, checkpoint=(arrays, meta), world=world)
 
     # ------------------------------------------------------------------------------------------ the loop
 
     def run(self) -> str:
         """Train to the end (or until a signal); returns "finished" or "interrupted"."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._trim_metrics()
+        main = self.world.is_main
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._trim_metrics()
         if self.step == 0:
             self.save("last")
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        deadline = None if self.config.minutes is None else time.monotonic() + 60 * self.config.minutes
-        bar = tqdm(total=self.total, initial=self.step, unit="step", disable=not sys.stderr.isatty(), file=sys.stderr)
+        self.deadline = None if self.config.minutes is None else time.monotonic() + 60 * self.config.minutes
+        bar = tqdm(total=self.total, initial=self.step, unit="step", disable=not (main and sys.stderr.isatty()),
+                   file=sys.stderr)
         try:
-            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as metrics:
-                while (self.total is None or self.step < self.total) and self.stop_signal is None:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        break
+            with open(self.out / "metrics.jsonl" if main else os.devnull, "a", encoding="utf-8") as metrics:
+                while (self.total is None or self.step < self.total) and not any(self._stop()):
                     record = self._train_step()
                     metrics.write(json.dumps(record) + "\n")
                     if self.step % self.config.eval_every == 0:
@@ -186,17 +200,33 @@ class Trainer:
             for s, handler in handlers.items():
                 signal.signal(s, handler)
         if self.step % self.config.eval_every:
-            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as metrics:
-                metrics.write(json.dumps(self._validate()) + "\n")
+            record = self._validate()
+            if main:
+                with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as metrics:
+                    metrics.write(json.dumps(record) + "\n")
         self.save("last")
-        plot_losses(self.out)
-        return "interrupted" if self.stop_signal is not None else "finished"
+        if main:
+            plot_losses(self.out)
+        return "interrupted" if self._stop()[0] else "finished"
+
+    def _stop(self) -> tuple[bool, bool]:
+        """(a signal came, the time budget is spent): here, or on several ranks, on any rank as agreed in
+        the last step's Allreduce (so that all stop after the same step)."""
+        if self.world.size > 1:
+            return self.stopping
+        return self.stop_signal is not None, self.deadline is not None and time.monotonic() >= self.deadline
 
     def _train_step(self) -> dict:
         started = time.perf_counter()
         batches, (epoch, index) = self.task.batches, self.position
+        batch = self.world.take(batches.batch(epoch, index))
         self.model.zero_grad()
-        loss, state, tokens = self.task.train_step(batches.batch(epoch, index), self.carry)
+        loss, state, tokens = self.task.train_step(batch, self.carry)
+        if self.world.size > 1:  # the gradient of the global batch's mean loss, the same on every rank
+            rows = next(a.shape[0] for a in batch if a is not None)
+            weight = tokens if self.task.averages_over == "tokens" else rows
+            wish = (self.stop_signal is not None, self.deadline is not None and time.monotonic() >= self.deadline)
+            loss, tokens, self.stopping = self.world.combine(self.model.grads, loss, weight, tokens, wish)
         if not math.isfinite(loss):
             raise Diverged(f"the loss became {loss} at step {self.step + 1}")
         grads = self.model.grads
@@ -212,15 +242,19 @@ class Trainer:
         if index == batches.batches_per_epoch:
             epoch, index, state = epoch + 1, 0, None
         self.position, self.carry = (epoch, index), state if batches.carries_state else None
+        seconds = time.perf_counter() - started
         return {"step": self.step, "loss": loss, "lr": self.optimizer.lr, "grad_norm": norm,
-                "tokens_per_s": tokens / (time.perf_counter() - started)}
+                "tokens_per_s": tokens / seconds, "seconds": seconds}
 
     def _validate(self) -> dict:
+        carry = self.world.gather_state(self.carry)  # every rank takes part; rank 0 validates and saves
+        if not self.world.is_main:
+            return {}
         metrics = self.task.validate()
         if metrics["loss"] < self.best:
             self.best = metrics["loss"]
-            self.save("best")
-        self.save("last")
+            self.save("best", carry)
+        self.save("last", carry)
         self.log(f"step {self.step}{'' if self.total is None else f'/{self.total}'}: validation "
                  f"{self.task.describe_validation(metrics)}, best {self.best:.4f}")
         return {"step": self.step, **{f"valid_{k}": v for k, v in metrics.items()}}
@@ -230,11 +264,17 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------- checkpoints
 
-    def save(self, which: str) -> None:
+    def save(self, which: str, carry=None) -> None:
+        """Write ``which``.safetensors; ``carry`` is the whole batch's carried state when the caller gathered it
+        from several ranks. On several ranks every rank calls this and rank 0 writes."""
+        if carry is None:
+            carry = self.world.gather_state(self.carry)
+        if not self.world.is_main:
+            return
         arrays = {f"param/{k}": v for k, v in self.model.params.items()}
         arrays.update({f"optim/{k}": v for k, v in self.optimizer.state.items()})
-        if self.carry is not None:
-            carry = self.carry if isinstance(self.carry, tuple) else (self.carry,)
+        if carry is not None:
+            carry = carry if isinstance(carry, tuple) else (carry,)
             arrays.update({f"carry/{i}": v for i, v in enumerate(carry)})
         meta = {
             "config": asdict(self.config), **self.task.metadata(), "step": self.step,

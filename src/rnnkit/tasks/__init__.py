@@ -14,6 +14,8 @@ metadata, so that vocabularies and labels stay as they were). It has
     model                          params, grads, rng, zero_grad(), num_params
     batches                        batches_per_epoch, carries_state, batch(epoch, index)
     train_step(batch, carry)       forward, loss, backward into the zeroed grads -> (loss, carry, tokens)
+    averages_over                  "tokens" or "sequences": what that loss is a mean over (training on several
+                                   MPI ranks weighs each rank's loss and gradients by its count of them)
     validate()                     {"loss": ..., and the task's own metrics} on the validation split
     describe_validation(metrics)   one line of them for the log
     show(seed)                     lines to print every --sample-every steps (samples), or none; only the

@@ -95,6 +95,8 @@ class LabelledData:
 
 
 class Task(LabelledData):
+    averages_over = "sequences"  # the loss is a mean over the batch's texts
+
     def __init__(self, config, meta: dict | None = None):
         self.config = config
         super().__init__(config, meta)

@@ -50,6 +50,8 @@ class LabelledLines:
 
 
 class Task(LabelledData):
+    averages_over = "tokens"
+
     def __init__(self, config, meta: dict | None = None):
         self.config = config
         super().__init__(config, meta)

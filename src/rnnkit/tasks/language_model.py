@@ -26,6 +26,8 @@ def build_model(config, meta: dict) -> LanguageModel:
 
 
 class Task:
+    averages_over = "tokens"
+
     def __init__(self, config, meta: dict | None = None):
         self.config = config
         corpus = load_corpus(config.data)

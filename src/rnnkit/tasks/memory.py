@@ -34,6 +34,8 @@ def build_model(config, meta: dict):
 
 
 class Task:
+    averages_over = "tokens"  # every example has T steps: tokens are proportional to examples
+
     def __init__(self, config, meta: dict | None = None):
         self.config, self.name, self.T = config, config.data, config.seq_len
         self.batches = MemoryBatches(self.name, config.batch_size, self.T, config.seed)

@@ -60,6 +60,7 @@ class PieceTask:
     """What the two encodings share: a step over a batch of pieces (x, y, mask), validation in nats per unit."""
 
     encoding = "events"
+    averages_over = "tokens"  # event tokens or piano-roll frames
 
     def train_step(self, batch, carry):
         x, y, mask = batch

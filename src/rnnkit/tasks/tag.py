@@ -89,6 +89,8 @@ def segment(tokens: list[str], tags: list[str]) -> str:
 
 
 class Task:
+    averages_over = "tokens"
+
     def __init__(self, config, meta: dict | None = None):
         self.config = config
         data = load_tagged(config.data, config.level)

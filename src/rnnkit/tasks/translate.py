@@ -94,6 +94,8 @@ def parser_baselines(sources: list[str], targets: list[str]) -> dict:
 
 
 class Task:
+    averages_over = "tokens"  # of the targets
+
     def __init__(self, config, meta: dict | None = None):
         self.config = config
         data = load_pairs(config.data)
