@@ -21,11 +21,9 @@ from machine import describe, machine_line, user_environment
 user_environment()
 
 import numpy as np  # noqa: E402
+import speed  # noqa: E402
 
 import rnnkit  # noqa: E402
-from rnnkit.losses import softmax_cross_entropy  # noqa: E402
-from rnnkit.models import LanguageModel  # noqa: E402
-from rnnkit.optim import Adam, clip_by_global_norm  # noqa: E402
 
 # (file suffix, function) -> part; a builtin (matmul, copyto...) goes to the part of the function calling it
 OWN_PARTS = {
@@ -111,35 +109,12 @@ def profile(run, steps: int) -> dict:
     return parts
 
 
-def layer_case(size):
-    B, T, F, H = {"S": (32, 64, 64, 128), "M": (64, 100, 256, 256)}[size]
-    layer = rnnkit.LSTM(F, H, seed=0)
-    rng = np.random.default_rng(0)
-    x, dy = rng.standard_normal((B, T, F), dtype=np.float32), rng.standard_normal((B, T, H), dtype=np.float32)
-
-    def run():
-        layer.zero_grad()
-        layer.forward(x)
-        layer.backward(dy)
-
-    return run, f"LSTM layer training step, (B, T, F, H) = {(B, T, F, H)}"
-
-
-def lm_case(V=100, E=32, H=256, L=2, B=32, T=64):
-    model = LanguageModel(V, "lstm", H, L, E, seed=0)
-    optimizer = Adam(model.params)
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
-
-    def run():
-        model.zero_grad()
-        logits, _ = model.forward(x)
-        _, dlogits = softmax_cross_entropy(logits, y)
-        model.backward(dlogits)
-        clip_by_global_norm(model.grads, 5.0)
-        optimizer.step(model.grads)
-
-    return run, f"language-model step: embedding {E}, LSTM {L} x {H}, vocabulary {V}, batch {B} x {T}, Adam, clipping"
+CASES = {  # speed.py's own cases, rnnkit's side
+    "lm": (lambda: speed.language_model_case()[0],
+           "language-model step: embedding 32, LSTM 2 x 256, vocabulary 100, batch 32 x 64, Adam, clipping"),
+    "S": (lambda: speed.train_step_case("lstm", "S")[0], f"LSTM layer training step, (B, T, F, H) = {speed.SIZES['S']}"),
+    "M": (lambda: speed.train_step_case("lstm", "M")[0], f"LSTM layer training step, (B, T, F, H) = {speed.SIZES['M']}"),
+}
 
 
 def steady_time(run, steps: int) -> float:
@@ -159,7 +134,8 @@ def main():
     print(machine_line(describe()))
     cases = ("lm", "S", "M") if args.case == "all" else (args.case,)
     for case in cases:
-        run, title = lm_case() if case == "lm" else layer_case(case)
+        make, title = CASES[case]
+        run = make()
         plain = steady_time(run, args.steps)
         parts = profile(run, args.steps)
         total = sum(parts.values())
