@@ -192,7 +192,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", valid=f"{self.best:.3f}",
                                     tok_s=f"{record['tokens_per_s']:,.0f}")
-                    if self.config.sample_every and self.step % self.config.sample_every == 0:
+                    if main and self.config.sample_every and self.step % self.config.sample_every == 0:
                         for line in self.task.show(seed=self.step):
                             self.log(f"  {line}")
         finally:
