@@ -131,3 +131,32 @@ def test_a_batch_too_small_for_the_ranks_is_named(tmp_path):
     from rnnkit.train import TrainConfig, Trainer
     with pytest.raises(ValueError, match="--batch-size 2 cannot be split across 4 MPI ranks"):
         Trainer(TrainConfig(batch_size=2, hidden=8), tmp_path / "r", world=FourRanks())
+
+
+def task_data(tmp_path, task):
+    """A small data file for ``task`` and its flags."""
+    rng = np.random.default_rng(0)
+    if task == "memory":
+        return ["--task", "memory", "--data", "adding", "--seq-len", "20"]
+    if task == "translate":
+        words = ["".join(rng.choice(list("abcde"), size=rng.integers(2, 6))) for _ in range(200)]
+        text = "".join(f"{w}\t{w[::-1]}\n" for w in words)
+    else:  # classify: words labelled by their vowel, of different lengths (ragged masks)
+        text = "".join(f"{''.join(rng.choice([v, *'bcdfg'], size=rng.integers(2, 9)))}\t{v}\n"
+                       for v in rng.choice(list("aeo"), size=300))
+    path = tmp_path / f"{task}.tsv"
+    path.write_text(text, encoding="utf-8")
+    return ["--task", task, "--data", str(path), "--seq-len", "10", "--embed", "8"]
+
+
+@needs_mpi
+@pytest.mark.parametrize("task", ["classify", "translate", "memory"])
+def test_every_task_trains_on_two_ranks_as_on_one(tmp_path, task):
+    flags = [*task_data(tmp_path, task), "--hidden", "16", "--batch-size", "8", "--steps", "8", "--eval-every", "4"]
+    flags += ["--dropout", "0"] if task == "classify" else []
+    assert main(["train", *flags, "--out", str(tmp_path / "one")]) == 0
+    done = launch(*rnnkit_cli(), "train", *flags, "--out", str(tmp_path / "two"))
+    assert done.returncode == 0, done.stderr
+    (one, _), (two, _) = params(tmp_path / "one"), params(tmp_path / "two")
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-4, atol=1e-5)
