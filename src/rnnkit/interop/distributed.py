@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-LAUNCHER_SIZE = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+LAUNCHER_SIZE = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")  # set by Open MPI and by MPICH (Hydra) launchers
 
 
 class Local:
