@@ -37,7 +37,7 @@ from ..models.seq2seq import Seq2Seq
 from ..models.tagger import SequenceTagger
 
 OPSET = 18
-GATE_ORDER = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn": [0]}  # ONNX's block k is rnnkit's block ORDER[k]
+GATE_ORDER = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn": [0]}  # ONNX block k = rnnkit block GATE_ORDER[kind][k]
 
 
 def _onnx():
