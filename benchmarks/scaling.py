@@ -27,6 +27,10 @@ import subprocess
 import sys
 import tempfile
 
+from machine import PINNED
+
+from rnnkit.checkpoint import load_checkpoint
+
 ALLREDUCE = """
 import time, sys
 import numpy as np
@@ -45,9 +49,12 @@ if comm.Get_rank() == 0:
 LINKS = {"10 Gb/s Ethernet": (25e-6, 1.25e9), "100 Gb/s InfiniBand": (2e-6, 12.5e9)}  # (α seconds, β bytes/s)
 
 
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+
+
 def env(threads: int = 1):
-    return {**{k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
-            "OPENBLAS_NUM_THREADS": str(threads)}
+    """A user's environment (no OpenBLAS pins) with ``threads`` BLAS threads per process."""
+    return {**{k: v for k, v in os.environ.items() if k not in PINNED}, "OPENBLAS_NUM_THREADS": str(threads)}
 
 
 def train(ranks: int, steps: int, out: pathlib.Path, threads: int = 1) -> tuple[float, float, int]:
@@ -55,22 +62,17 @@ def train(ranks: int, steps: int, out: pathlib.Path, threads: int = 1) -> tuple[
     command = [sys.executable, "-m", "rnnkit", "train", "--steps", str(steps), "--eval-every", str(steps),
                "--out", str(out)]
     if ranks > 1:
-        command = [shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]),
-                   "-n", str(ranks), *command]
+        command = [MPIEXEC, "-n", str(ranks), *command]
     subprocess.run(command, check=True, env=env(threads), capture_output=True)
     records = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
                if "tokens_per_s" in r and r["step"] > 20]
-    meta = json.loads(subprocess.run([sys.executable, "-c", "import sys, json; from rnnkit.checkpoint import "
-                                      "load_checkpoint; print(json.dumps(load_checkpoint(sys.argv[1])[1]))",
-                                      str(out / "last.safetensors")], check=True, capture_output=True,
-                                     text=True).stdout)
+    meta = load_checkpoint(out / "last.safetensors")[1]
     return (statistics.median(r["tokens_per_s"] for r in records), statistics.median(r["seconds"] for r in records),
             meta["num_params"])
 
 
 def allreduce_seconds(values: int) -> float:
-    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    done = subprocess.run([mpiexec, "-n", "2", sys.executable, "-c", ALLREDUCE, str(values)], check=True,
+    done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", ALLREDUCE, str(values)], check=True,
                           env=env(), capture_output=True, text=True)
     return float(done.stdout.strip())
 

@@ -156,10 +156,10 @@ class Trainer:
         self.step, self.position, self.carry, self.best = 0, (0, 0), None, math.inf
         if checkpoint is not None:
             self._restore(*checkpoint)
+        self.carry = self.world.take_state(self.carry)  # this rank's rows of a carried state
         if self.world.size > 1:  # each rank's dropout draws from its own stream (rank 0's is the one saved)
             generator = self.model.rng.bit_generator
             generator.state = generator.jumped(self.world.rank).state
-            self.carry = self.world.take_state(self.carry)
 
     @classmethod
     def resume(cls, out, world=None, **overrides) -> "Trainer":
@@ -209,12 +209,14 @@ class Trainer:
             plot_losses(self.out)
         return "interrupted" if self._stop()[0] else "finished"
 
-    def _stop(self) -> tuple[bool, bool]:
-        """(a signal came, the time budget is spent): here, or on several ranks, on any rank as agreed in
-        the last step's Allreduce (so that all stop after the same step)."""
-        if self.world.size > 1:
-            return self.stopping
+    def _wish(self) -> tuple[bool, bool]:
+        """(a signal came, the time budget is spent), here."""
         return self.stop_signal is not None, self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _stop(self) -> tuple[bool, bool]:
+        """``_wish()``; on several ranks, any rank's as agreed in the last step's Allreduce (so that all stop
+        after the same step)."""
+        return self.stopping if self.world.size > 1 else self._wish()
 
     def _train_step(self) -> dict:
         started = time.perf_counter()
@@ -222,11 +224,9 @@ class Trainer:
         batch = self.world.take(batches.batch(epoch, index))
         self.model.zero_grad()
         loss, state, tokens = self.task.train_step(batch, self.carry)
-        if self.world.size > 1:  # the gradient of the global batch's mean loss, the same on every rank
-            rows = next(a.shape[0] for a in batch if a is not None)
-            weight = tokens if self.task.averages_over == "tokens" else rows
-            wish = (self.stop_signal is not None, self.deadline is not None and time.monotonic() >= self.deadline)
-            loss, tokens, self.stopping = self.world.combine(self.model.grads, loss, weight, tokens, wish)
+        weight = tokens if self.task.averages_over == "tokens" else distributed.rows(batch)
+        # on several ranks: the gradient of the global batch's mean loss, the same on every rank
+        loss, tokens, self.stopping = self.world.combine(self.model.grads, loss, weight, tokens, self._wish())
         if not math.isfinite(loss):
             raise Diverged(f"the loss became {loss} at step {self.step + 1}")
         grads = self.model.grads

@@ -46,9 +46,6 @@ class Local:
     def share_text(self, text: str) -> str:
         return text
 
-    def fail(self, error: BaseException) -> None:
-        raise error
-
 
 class MPIWorld:
     """The ranks of ``MPI.COMM_WORLD``."""
@@ -68,8 +65,7 @@ class MPIWorld:
 
     def take(self, batch):
         """This rank's rows of a batch: a tuple of arrays with the batch on their first axis (or None)."""
-        rows = next(a.shape[0] for a in batch if a is not None)
-        lo, hi = self.bounds(rows)
+        lo, hi = self.bounds(rows(batch))
         return tuple(None if a is None else a[lo:hi] for a in batch)
 
     def take_state(self, state):
@@ -143,6 +139,11 @@ class MPIWorld:
         print(f"rnnkit: error: rank {self.rank} of {self.size} failed: {error}; stopping all ranks",
               file=sys.stderr, flush=True)
         self.comm.Abort(1)
+
+
+def rows(batch) -> int:
+    """The number of rows of a batch: a tuple of arrays with the batch on their first axis (or None)."""
+    return next(a.shape[0] for a in batch if a is not None)
 
 
 def launched_size() -> int:

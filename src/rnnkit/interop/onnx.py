@@ -65,6 +65,10 @@ class Graph:
         self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype), name))
         return name
 
+    def ints(self, hint: str, value) -> str:
+        """An int64 initializer: axes, shapes, slice bounds."""
+        return self.constant(hint, value, np.int64)
+
     def op(self, op_type: str, inputs, hint: str | None = None, outputs: int = 1, **attributes):
         names = [self.name(hint or op_type.lower()) for _ in range(outputs)]
         self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), names, **attributes))
@@ -133,7 +137,7 @@ def recurrent(g: Graph, layer: Recurrent, x: str, lengths: str, h0: str, c0: str
     finals_h, finals_c = [], []
     for k in range(layer.num_layers):
         w = _layer_weights(layer, k)
-        rows = [g.constant("rows", [k * D], np.int64), g.constant("rows", [(k + 1) * D], np.int64)]
+        rows = [g.ints("rows", [k * D]), g.ints("rows", [(k + 1) * D])]
         state_inputs = [g.op("Slice", [h0, *rows], "initial_h")]
         if kind == "lstm":
             state_inputs.append(g.op("Slice", [c0, *rows], "initial_c"))
@@ -141,7 +145,7 @@ def recurrent(g: Graph, layer: Recurrent, x: str, lengths: str, h0: str, c0: str
         inputs = [x, g.constant("W", w["W"]), g.constant("R", w["R"]), g.constant("B", w["B"]), lengths, *state_inputs]
         outs = g.op(kind.upper(), inputs, kind, outputs=3 if kind == "lstm" else 2, **attributes)
         y = g.op("Transpose", [outs[0]], perm=[0, 2, 1, 3])  # (T, B, D, H)
-        x = g.op("Reshape", [y, g.constant("shape", [0, 0, D * H], np.int64)], "y")
+        x = g.op("Reshape", [y, g.ints("shape", [0, 0, D * H])], "y")
         finals_h.append(outs[1])
         if kind == "lstm":
             finals_c.append(outs[2])
@@ -200,11 +204,11 @@ def _language_model(g: Graph, model: LanguageModel, spec: dict) -> None:
         labels = g.input("labels", INT64, ["batch"])
         spec["inputs"]["labels"] = "(batch,) int64 the label that conditions each sequence"
         c = g.op("Unsqueeze", [g.op("Gather", [g.constant("C", model.label_embedding.params["W"]), labels]),
-                               g.constant("axis", [0], np.int64)])  # (1, B, C)
+                               g.ints("axis", [0])])  # (1, B, C)
         size = model.label_embedding.embedding_dim
-        shape = g.op("Concat", [g.op("Slice", [g.op("Shape", [x]), g.constant("at", [0], np.int64),
-                                               g.constant("at", [2], np.int64)]),
-                                g.constant("size", [size], np.int64)], axis=0)
+        shape = g.op("Concat", [g.op("Slice", [g.op("Shape", [x]), g.ints("at", [0]),
+                                               g.ints("at", [2])]),
+                                g.ints("size", [size])], axis=0)
         x = g.op("Concat", [x, g.op("Expand", [c, shape])], "inputs", axis=2)
     h0, c0 = _state_inputs(g, model.rnn, spec)
     y, h_T, c_T = recurrent(g, model.rnn, x, lengths, h0, c0)
@@ -216,12 +220,12 @@ def _language_model(g: Graph, model: LanguageModel, spec: dict) -> None:
 
 def _valid_steps(g: Graph, y: str, lengths: str) -> str:
     """(B, T, 1) booleans: step t of sequence b is valid (t < length)."""
-    T = g.op("Gather", [g.op("Shape", [y]), g.constant("at", 1, np.int64)])
-    steps = g.op("Range", [g.constant("zero", 0, np.int64), T, g.constant("one", 1, np.int64)])
+    T = g.op("Gather", [g.op("Shape", [y]), g.ints("at", 1)])
+    steps = g.op("Range", [g.ints("zero", 0), T, g.ints("one", 1)])
     lengths64 = g.op("Cast", [lengths], to=INT64)
-    return g.op("Unsqueeze", [g.op("Less", [g.op("Unsqueeze", [steps, g.constant("axis", [0], np.int64)]),
-                                            g.op("Unsqueeze", [lengths64, g.constant("axis", [1], np.int64)])]),
-                              g.constant("axis", [2], np.int64)], "valid")
+    return g.op("Unsqueeze", [g.op("Less", [g.op("Unsqueeze", [steps, g.ints("axis", [0])]),
+                                            g.op("Unsqueeze", [lengths64, g.ints("axis", [1])])]),
+                              g.ints("axis", [2])], "valid")
 
 
 def _classifier(g: Graph, model: SequenceClassifier, spec: dict) -> None:
@@ -232,19 +236,19 @@ def _classifier(g: Graph, model: SequenceClassifier, spec: dict) -> None:
     D, H = layer.num_directions, layer.hidden_size
     mode = model.pool.mode
     if mode == "last":  # the top layer's final states: the forward direction's last valid step, the reverse's first
-        top = g.op("Slice", [h_T, g.constant("rows", [(layer.num_layers - 1) * D], np.int64),
-                             g.constant("rows", [layer.num_layers * D], np.int64)])
-        v = g.op("Reshape", [_batch_first(g, top), g.constant("shape", [0, D * H], np.int64)], "pooled")
+        top = g.op("Slice", [h_T, g.ints("rows", [(layer.num_layers - 1) * D]),
+                             g.ints("rows", [layer.num_layers * D])])
+        v = g.op("Reshape", [_batch_first(g, top), g.ints("shape", [0, D * H])], "pooled")
     else:
         yb = _batch_first(g, y)  # (B, T, D*H), zeros at padded steps
         valid = _valid_steps(g, yb, lengths)
         if mode == "mean":
-            total = g.op("ReduceSum", [yb, g.constant("axis", [1], np.int64)], keepdims=0)
-            count = g.op("Unsqueeze", [g.op("Cast", [lengths], to=FLOAT), g.constant("axis", [1], np.int64)])
+            total = g.op("ReduceSum", [yb, g.ints("axis", [1])], keepdims=0)
+            count = g.op("Unsqueeze", [g.op("Cast", [lengths], to=FLOAT), g.ints("axis", [1])])
             v = g.op("Div", [total, count], "pooled")
         else:
             masked = g.op("Where", [valid, yb, g.constant("minus_inf", -np.inf)])
-            v = g.op("ReduceMax", [masked, g.constant("axis", [1], np.int64)], "pooled", keepdims=0)
+            v = g.op("ReduceMax", [masked, g.ints("axis", [1])], "pooled", keepdims=0)
     K = model.head.out_features
     g.output(_dense(g, v, model.head), "logits", FLOAT, ["batch", K])
     spec["outputs"]["logits"] = f"(batch, {K}) class logits (a regressor's output when there is one)"
@@ -274,19 +278,19 @@ def _encoder(g: Graph, model: Seq2Seq, spec: dict) -> None:
     lay, c = model.layers, model.config
     D, L, H = 2 if c["bidirectional"] else 1, c["num_layers"], c["hidden_size"]
     x, lengths = _sequence_inputs(g, lay["source_embedding"], spec)
-    zeros = g.op("ConstantOfShape", [g.op("Concat", [g.constant("rows", [L * D], np.int64),
-                                                     g.op("Slice", [g.op("Shape", [x]), g.constant("at", [1], np.int64),
-                                                                    g.constant("at", [2], np.int64)]),
-                                                     g.constant("size", [H], np.int64)], axis=0)],
+    zeros = g.op("ConstantOfShape", [g.op("Concat", [g.ints("rows", [L * D]),
+                                                     g.op("Slice", [g.op("Shape", [x]), g.ints("at", [1]),
+                                                                    g.ints("at", [2])]),
+                                                     g.ints("size", [H])], axis=0)],
                  value=g.onnx.numpy_helper.from_array(np.zeros(1, np.float32)))
     encoder = lay["encoder"]
     y, h_T, _ = recurrent(g, encoder, x, lengths, zeros, zeros if isinstance(encoder, LSTM) else None)
     g.output(_batch_first(g, y), "memory", FLOAT, ["batch", "source_time", D * H])
     spec["outputs"]["memory"] = f"(batch, source_time, {D * H}) the encoder's outputs, for the decoder's attention"
-    top = g.op("Slice", [h_T, g.constant("rows", [(L - 1) * D], np.int64), g.constant("rows", [L * D], np.int64)])
-    top = g.op("Reshape", [_batch_first(g, top), g.constant("shape", [0, D * H], np.int64)])
+    top = g.op("Slice", [h_T, g.ints("rows", [(L - 1) * D]), g.ints("rows", [L * D])])
+    top = g.op("Reshape", [_batch_first(g, top), g.ints("shape", [0, D * H])])
     s0 = g.op("Tanh", [_dense(g, top, lay["bridge"])])
-    s0 = _batch_first(g, g.op("Reshape", [s0, g.constant("shape", [0, L, H], np.int64)]))
+    s0 = _batch_first(g, g.op("Reshape", [s0, g.ints("shape", [0, L, H])]))
     g.output(s0, "state_h", FLOAT, [L, "batch", H])
     spec["outputs"]["state_h"] = f"({L}, batch, {H}) the decoder's first h (the bridge); an LSTM decoder's first c is zeros"
 
@@ -303,19 +307,19 @@ def _decoder_step(g: Graph, model: Seq2Seq, spec: dict) -> None:
     lengths = g.input("source_lengths", INT64, ["batch"])
     spec["inputs"]["source_lengths"] = "(batch,) int64 valid steps of each source"
     x = g.op("Unsqueeze", [g.op("Gather", [g.constant("E", lay["target_embedding"].params["W"]), ids]),
-                           g.constant("axis", [0], np.int64)])  # (1, B, E)
+                           g.ints("axis", [0])])  # (1, B, E)
     y, h_T, c_T = recurrent(g, decoder, x, "", h0, c0)
-    s = g.op("Squeeze", [y, g.constant("axis", [0], np.int64)], "s")  # (B, H)
+    s = g.op("Squeeze", [y, g.ints("axis", [0])], "s")  # (B, H)
     if "attention" in lay:
         p = lay["attention"].params
         q = g.op("Add", [g.op("MatMul", [s, g.constant("W_q", p["W_q"])]), g.constant("b", p["b"])])
         keys = g.op("MatMul", [memory, g.constant("W_k", p["W_k"])])  # (B, Tx, A)
-        u = g.op("Tanh", [g.op("Add", [keys, g.op("Unsqueeze", [q, g.constant("axis", [1], np.int64)])])])
+        u = g.op("Tanh", [g.op("Add", [keys, g.op("Unsqueeze", [q, g.ints("axis", [1])])])])
         e = g.op("MatMul", [u, g.constant("v", p["v"])], "scores")  # (B, Tx)
-        valid = g.op("Squeeze", [_valid_steps(g, memory, lengths), g.constant("axis", [2], np.int64)])
+        valid = g.op("Squeeze", [_valid_steps(g, memory, lengths), g.ints("axis", [2])])
         alpha = g.op("Softmax", [g.op("Where", [valid, e, g.constant("minus_inf", -np.inf)])], "alpha", axis=-1)
-        context = g.op("MatMul", [g.op("Unsqueeze", [alpha, g.constant("axis", [1], np.int64)]), memory])
-        context = g.op("Squeeze", [context, g.constant("axis", [1], np.int64)])
+        context = g.op("MatMul", [g.op("Unsqueeze", [alpha, g.ints("axis", [1])]), memory])
+        context = g.op("Squeeze", [context, g.ints("axis", [1])])
         s = g.op("Concat", [s, context], axis=1)
         g.output(alpha, "attention", FLOAT, ["batch", "source_time"])
         spec["outputs"]["attention"] = "(batch, source_time) the attention weights of this step"

@@ -54,7 +54,6 @@ class Recurrent(Layer):
         self.dropouts = [Dropout(self.dropout, self.rng) for _ in range(self.num_layers - 1)]
         self._cache = None
         self._workspaces = {True: Workspace(self.dtype), False: Workspace(self.dtype)}  # by `training`
-        self._step_buffers = {}  # batch size -> the buffers of ``step``, kept in the inference workspace
         self.recorder = None  # a ``diagnostics.Recording`` while one is open: states, gates, state gradients
 
     @staticmethod
@@ -114,24 +113,19 @@ class Recurrent(Layer):
         """One time step of a unidirectional stack, for generation: x (B, F) -> (h (B, H), state).
 
         The lean path of sampling, beam search and streaming: ``forward(x[:, None], state, training=False)``
-        computes the same, but checks its arguments, copies to and from time-major and keeps per-call
-        buffers by name. Here the state must be None or what ``forward`` or ``step`` returned.
+        computes the same, but checks its arguments and copies to and from time-major. Here the state must be
+        None or what ``forward`` or ``step`` returned.
         """
         if self.num_directions != 1:
             raise ValueError("step needs a unidirectional layer: a reverse direction reads the future")
         x = np.asarray(x, self.dtype)
         B = x.shape[0]
-        states0 = self._check_state(state, B) if state is None else (state if isinstance(state, tuple) else (state,))
+        states0 = self._check_state(None, B) if state is None else (state if isinstance(state, tuple) else (state,))
         finals = tuple(np.empty_like(s) for s in states0)
-        buffers = self._step_buffers.get(B)
-        if buffers is None:
-            buffer = self._workspaces[False].scope(f"step.{B}")
-            buffers = self._step_buffers[B] = (
-                [buffer(f"xw{layer}", (B, self.cell.n_gates * self.hidden_size)) for layer in range(self.num_layers)],
-                self.cell.new_saved(1, B, buffer))
-        xws, saved = buffers
+        buffer = self._workspaces[False].scope("step")
+        xw, saved = buffer("xw", (B, self.cell.n_gates * self.hidden_size)), self.cell.new_saved(1, B, buffer)
         inp = x
-        for layer, xw in enumerate(xws):
+        for layer in range(self.num_layers):
             p = self._group(self.params, layer, 0)
             np.matmul(inp, p["W_x"], out=xw)
             if not self.cell.adds_bias:

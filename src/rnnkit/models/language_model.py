@@ -85,13 +85,13 @@ class LanguageModel:
     def step(self, ids, state=None, labels=None):
         """One generation step: ids (B,) -> logits (B, V) and the next state; no cache, no dropout.
 
-        The lean path (``Recurrent.step``): ids must be valid, and labels given exactly to a conditional model.
+        The lean path (``Recurrent.step``): labels must be given exactly to a conditional model.
         """
-        x = self.embedding.params["W"][ids]
+        x = self.embedding.forward(ids, training=False)
         if labels is not None:
-            x = np.concatenate([x, self.label_embedding.params["W"][labels]], axis=1)
+            x = np.concatenate([x, self.label_embedding.forward(labels, training=False)], axis=1)
         h, state = self.rnn.step(x, state)
-        return h @ self.head.params["W"] + self.head.params["b"], state
+        return self.head.forward(h, training=False), state
 
     def given(self, label: int) -> "Conditioned":
         """This conditional model with every sequence's label fixed to ``label``, for the samplers and scoring."""

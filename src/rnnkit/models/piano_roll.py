@@ -59,7 +59,7 @@ class PianoRollModel:
         """One generation step: the previous frames (B, K) -> logits (B, K) and the next state (the lean
         path, ``Recurrent.step``)."""
         h, state = self.rnn.step(np.asarray(frame, dtype=self.dtype), state)
-        return h @ self.head.params["W"] + self.head.params["b"], state
+        return self.head.forward(h, training=False), state
 
     def zero_grad(self) -> None:
         for layer in (self.rnn, self.head):
