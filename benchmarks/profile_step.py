@@ -20,10 +20,10 @@ from machine import describe, machine_line, user_environment
 
 user_environment()
 
+import rnnkit  # noqa: E402  (before NumPy, so that OpenBLAS spins briefly: see rnnkit/__init__.py)
 import numpy as np  # noqa: E402
 import speed  # noqa: E402
 
-import rnnkit  # noqa: E402
 
 # (file suffix, function) -> part; a builtin (matmul, copyto...) goes to the part of the function calling it
 OWN_PARTS = {

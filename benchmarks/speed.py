@@ -24,10 +24,10 @@ from machine import describe, machine_line, user_environment
 
 user_environment()
 
+import rnnkit  # noqa: E402  (before NumPy, so that OpenBLAS spins briefly: see rnnkit/__init__.py)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import rnnkit  # noqa: E402
 from rnnkit import generate  # noqa: E402
 from rnnkit.data import Vocabulary  # noqa: E402
 from rnnkit.interop.pytorch import load_state_dict  # noqa: E402

@@ -1,5 +1,6 @@
 """The compiled (numba) kernels: element-wise parts of a step that NumPy would run as many small ufunc calls.
 
+The end of the file holds the compiled part of the persistent LSTM loop (``persistent.py``).
 All compiled code lives in this one file because numba's on-disk cache is invalidated by a change of the
 file that holds a function, not of the functions it calls.
 
@@ -22,8 +23,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 _f32 = np.float32
 _compiled = njit(cache=True, error_model="numpy", boundscheck=False)  # numpy errors: no checks, loops vectorise
@@ -78,22 +81,35 @@ def _sigmoid(x):
 @_compiled
 def lstm_forward_rows(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
     """hw is h<t-1> @ W_h; z holds x<t> @ W_x on entry and the gate outputs i, f, g, o on return."""
-    for b in range(z.shape[0]):
-        _lstm_forward_row(hw[b], z[b], bias, c[b], c_new[b], h_new[b], tanh_c[b], p_i, p_f, p_o)
+    lstm_forward_units(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o, 0, c.shape[1])
 
 
 @_compiled
-def _lstm_forward_row(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
-    H = c.size
-    for j in range(H):
-        i = sigmoid(z[j] + hw[j] + bias[j] + p_i[j] * c[j])
-        f = sigmoid(z[H + j] + hw[H + j] + bias[H + j] + p_f[j] * c[j])
-        g = tanh(z[2 * H + j] + hw[2 * H + j] + bias[2 * H + j])
-        z[j], z[H + j], z[2 * H + j] = i, f, g
+def lstm_forward_units(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o, a, e):
+    """``lstm_forward_rows`` for the units a <= j < e of every row (a worker's share in ``persistent.py``)."""
+    H = c.shape[1]
+    b_i, b_f, b_g, b_o = bias[a:e], bias[H + a : H + e], bias[2 * H + a : 2 * H + e], bias[3 * H + a : 3 * H + e]
+    for b in range(z.shape[0]):
+        hb, zb = hw[b], z[b]
+        _lstm_forward_row(hb[a:e], hb[H + a : H + e], hb[2 * H + a : 2 * H + e], hb[3 * H + a : 3 * H + e],
+                          zb[a:e], zb[H + a : H + e], zb[2 * H + a : 2 * H + e], zb[3 * H + a : 3 * H + e],
+                          b_i, b_f, b_g, b_o, c[b, a:e], c_new[b, a:e], h_new[b, a:e], tanh_c[b, a:e],
+                          p_i[a:e], p_f[a:e], p_o[a:e])
+
+
+@_compiled
+def _lstm_forward_row(hw_i, hw_f, hw_g, hw_o, z_i, z_f, z_g, z_o, b_i, b_f, b_g, b_o, c, c_new, h_new, tanh_c,
+                      p_i, p_f, p_o):
+    """One row, each gate block its own 1-D array (so that the loops vectorise whatever units they cover)."""
+    for j in range(c.size):
+        i = sigmoid(z_i[j] + hw_i[j] + b_i[j] + p_i[j] * c[j])
+        f = sigmoid(z_f[j] + hw_f[j] + b_f[j] + p_f[j] * c[j])
+        g = tanh(z_g[j] + hw_g[j] + b_g[j])
+        z_i[j], z_f[j], z_g[j] = i, f, g
         c_new[j] = f * c[j] + i * g
-    for j in range(H):  # a second loop: o needs c<t> (peephole)
-        o = sigmoid(z[3 * H + j] + hw[3 * H + j] + bias[3 * H + j] + p_o[j] * c_new[j])
-        z[3 * H + j] = o
+    for j in range(c.size):  # a second loop: o needs c<t> (peephole)
+        o = sigmoid(z_o[j] + hw_o[j] + b_o[j] + p_o[j] * c_new[j])
+        z_o[j] = o
         tanh_c[j] = tanh(c_new[j])
         h_new[j] = o * tanh_c[j]
 
@@ -102,22 +118,32 @@ def _lstm_forward_row(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
 def lstm_backward_rows(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
     """gates holds i, f, g, o on entry and dz<t> on return; dc_prev gets dc<t-1>. ``valid`` (B,) is 1 on
     real steps, 0 on padded ones."""
-    for b in range(dh.shape[0]):
-        _lstm_backward_row(dh[b], dc[b], gates[b], tanh_c[b], c_prev[b], valid[b], dc_prev[b], p_i, p_f, p_o)
+    lstm_backward_units(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o, 0, dh.shape[1])
 
 
 @_compiled
-def _lstm_backward_row(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
-    H, one = dh.size, dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
-    for j in range(H):
-        i, f, g, o = gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j]
+def lstm_backward_units(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o, a, e):
+    """``lstm_backward_rows`` for the units a <= j < e of every row."""
+    H = dh.shape[1]
+    for b in range(dh.shape[0]):
+        gb = gates[b]
+        _lstm_backward_row(dh[b, a:e], dc[b, a:e], gb[a:e], gb[H + a : H + e], gb[2 * H + a : 2 * H + e],
+                           gb[3 * H + a : 3 * H + e], tanh_c[b, a:e], c_prev[b, a:e], valid[b], dc_prev[b, a:e],
+                           p_i[a:e], p_f[a:e], p_o[a:e])
+
+
+@_compiled
+def _lstm_backward_row(dh, dc, g_i, g_f, g_g, g_o, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
+    one = dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
+    for j in range(dh.size):
+        i, f, g, o = g_i[j], g_f[j], g_g[j], g_o[j]
         dh_j = dh[j] * valid
         dz_o = dh_j * tanh_c[j] * o * (one - o)
         dC = dc[j] + dh_j * o * (one - tanh_c[j] * tanh_c[j]) + dz_o * p_o[j]
         dC_valid = dC * valid
         dz_i = dC_valid * g * i * (one - i)
         dz_f = dC_valid * c_prev[j] * f * (one - f)
-        gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j] = dz_i, dz_f, dC_valid * i * (one - g * g), dz_o
+        g_i[j], g_f[j], g_g[j], g_o[j] = dz_i, dz_f, dC_valid * i * (one - g * g), dz_o
         dc_prev[j] = dC_valid * f + dz_i * p_i[j] + dz_f * p_f[j]
 
 
@@ -236,3 +262,162 @@ def _gru_reset_backward_row(d_rh, gates, h_prev, valid, direct):
         r = gates[j]
         gates[j] = d_rh[j] * h_prev[j] * r * (one - r) * valid
         direct[j] += d_rh[j] * r
+
+
+# ------------------------------------------------------------------------------- the persistent LSTM loop
+# ``persistent.py`` explains the design and calls these; they live here, with the row kernels they call, so
+# that numba's on-disk cache holds them too. ``_block`` and the barrier's atomics are LLVM IR that numba
+# inlines; addresses are plain integers (``array.ctypes.data``).
+
+ROWS, COLUMNS = 8, 32  # the microkernel's block of C
+
+
+@intrinsic
+def _block(typingctx, a_addr, lda, p_addr, c_addr, ldc, depth):
+    """C[8 x 32] (row stride ldc) = A[8 x K] (row stride lda) @ P[K x 32] (a packed panel, row stride 32), all
+    float32, K = depth >= 1: 16 accumulators of 16 lanes, each sum in the order k = 0, 1, ..., K-1 (fma)."""
+
+    def codegen(context, builder, signature, args):
+        a_int, lda_, p_int, c_int, ldc_, k_end = args
+        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        vec = ir.VectorType(f32, 16)
+        A, P, C = (builder.inttoptr(v, f32.as_pointer()) for v in (a_int, p_int, c_int))
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
+        zero, undef = ir.Constant(vec, [ir.Constant(f32, 0.0)] * 16), ir.Constant(vec, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(i32, 16), [0] * 16)
+        entry = builder.basic_block
+        loop, done = builder.append_basic_block("block.loop"), builder.append_basic_block("block.done")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        k = builder.phi(i64)
+        acc = [[builder.phi(vec) for _ in range(2)] for _ in range(ROWS)]
+        row = builder.mul(k, ir.Constant(i64, COLUMNS))
+        panel = [builder.load(builder.bitcast(builder.gep(P, [builder.add(row, ir.Constant(i64, 16 * v))]),
+                                              vec.as_pointer()), align=4) for v in range(2)]
+        new = []
+        for r in range(ROWS):
+            a = builder.load(builder.gep(A, [builder.add(builder.mul(lda_, ir.Constant(i64, r)), k)]))
+            a = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)), undef, splat)
+            new.append([builder.call(fma, [a, panel[v], acc[r][v]]) for v in range(2)])
+        k_next = builder.add(k, ir.Constant(i64, 1))
+        k.add_incoming(ir.Constant(i64, 0), entry)
+        k.add_incoming(k_next, builder.basic_block)
+        for r in range(ROWS):
+            for v in range(2):
+                acc[r][v].add_incoming(zero, entry)
+                acc[r][v].add_incoming(new[r][v], builder.basic_block)
+        builder.cbranch(builder.icmp_signed("<", k_next, k_end), loop, done)
+        builder.position_at_end(done)
+        for r in range(ROWS):
+            for v in range(2):
+                at = builder.gep(C, [builder.add(builder.mul(ldc_, ir.Constant(i64, r)), ir.Constant(i64, 16 * v))])
+                builder.store(new[r][v], builder.bitcast(at, vec.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return types.void(types.intp, types.intp, types.intp, types.intp, types.intp, types.intp), codegen
+
+
+@intrinsic
+def _arrive(typingctx, addr):
+    """Atomically add 1 to the int64 at ``addr``."""
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        builder.atomic_rmw("add", builder.inttoptr(args[0], i64.as_pointer()), ir.Constant(i64, 1), "seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(types.intp), codegen
+
+
+@intrinsic
+def _arrived(typingctx, addr):
+    """The int64 at ``addr``, read atomically."""
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        return builder.load_atomic(builder.inttoptr(args[0], i64.as_pointer()), "acquire", 8)
+
+    return types.int64(types.intp), codegen
+
+
+@intrinsic
+def _yield_core(typingctx):
+    """sched_yield(): let another thread that is ready run on this core."""
+
+    def codegen(context, builder, signature, args):
+        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+        builder.call(function, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+_worker = njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+
+@_worker
+def _wait(counter, target):
+    """The barrier: count this worker in, then wait until ``target`` arrivals (spin, then yield the core)."""
+    _arrive(counter.ctypes.data)
+    spins = 0
+    while _arrived(counter.ctypes.data) < target:
+        spins += 1
+        if spins > 2000:
+            _yield_core()
+
+
+@_worker
+def _product(A, panels, lo, hi, C, tail, tail_c):
+    """C[:, g*N + 32c : +32] = A @ panels[g, c] for every block g and this worker's chunks lo <= c < hi, where
+    N = 32 * panels.shape[1]. Rows past the last full block of 8 go through the zero-padded ``tail``."""
+    B, K = A.shape
+    N = COLUMNS * panels.shape[1]
+    ldc = C.shape[1]
+    full = B - B % ROWS
+    for r0 in range(0, full, ROWS):
+        for g in range(panels.shape[0]):
+            for c in range(lo, hi):
+                at = C[r0:, g * N + COLUMNS * c :].ctypes.data
+                _block(A[r0:].ctypes.data, K, panels[g, c].ctypes.data, at, ldc, K)
+    if full < B:
+        tail[: B - full] = A[full:]
+        for g in range(panels.shape[0]):
+            for c in range(lo, hi):
+                _block(tail.ctypes.data, K, panels[g, c].ctypes.data, tail_c.ctypes.data, COLUMNS, K)
+                C[full:, g * N + COLUMNS * c : g * N + COLUMNS * (c + 1)] = tail_c[: B - full]
+
+
+@_worker
+def persistent_lstm_forward(lo, hi, workers, panels, xw, bias, hs, cs, tanh_c, keep, valid, p_i, p_f, p_o, hw, tail,
+                            tail_c, counter):
+    """One worker's units [32 lo, 32 hi) of every step of ``layers.recurrent._forward_direction``'s loop."""
+    a, e = COLUMNS * lo, COLUMNS * hi
+    for t in range(xw.shape[0]):
+        _product(hs[t], panels, lo, hi, hw, tail, tail_c)
+        lstm_forward_units(hw, xw[t], bias, cs[t], cs[t + 1], hs[t + 1], tanh_c[t if keep else 0], p_i, p_f, p_o, a, e)
+        for b in range(xw.shape[1]):
+            if valid[t, b] == 0:  # a padded step carries the state unchanged
+                hs[t + 1, b, a:e] = hs[t, b, a:e]
+                cs[t + 1, b, a:e] = cs[t, b, a:e]
+        _wait(counter, workers * (t + 1))
+
+
+@_worker
+def persistent_lstm_backward(lo, hi, workers, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d, tail, tail_c,
+                             counter):
+    """One worker's units of every step of ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0.
+    ``d`` (2, 2, B, H) holds (dh, dc) twice, the gradients read and those written in turn; d[1] holds the
+    gradient of the final state on entry, and d[(T-1) % 2] that of the initial state on return."""
+    a, e = COLUMNS * lo, COLUMNS * hi
+    T, B = dy.shape[:2]
+    for t in range(T - 1, -1, -1):
+        dh, dc = d[(T - t) % 2]
+        dh_prev, dc_prev = d[(T - 1 - t) % 2]
+        dh[:, a:e] += dy[t, :, a:e]
+        lstm_backward_units(dh, dc, dz[t], tanh_c[t], c_prev[t], valid[t], dc_prev, p_i, p_f, p_o, a, e)
+        _wait(counter, workers * (T - t))  # dz<t> of every unit is written
+        _product(dz[t], panels, lo, hi, dh_prev, tail, tail_c)
+        for b in range(B):
+            if valid[t, b] == 0:  # a padded step passed its state through unchanged, and so its gradient
+                dh_prev[b, a:e] += dh[b, a:e]
+                dc_prev[b, a:e] += dc[b, a:e]
