@@ -12,9 +12,9 @@ from rnnkit.diagnostics import record
 def engine(monkeypatch):
     """Count the engine's calls, so that a test can check that the path it compares did run."""
     calls = []
-    for name in ("lstm_forward", "lstm_backward"):
-        original = getattr(persistent, name)
-        monkeypatch.setattr(persistent, name, lambda *a, _f=original, _n=name: (calls.append(_n), _f(*a))[1])
+    for name in ("forward", "backward"):
+        original = getattr(persistent.Plan, name)
+        monkeypatch.setattr(persistent.Plan, name, lambda *a, _f=original, _n=name: (calls.append(_n), _f(*a))[1])
     return calls
 
 
@@ -57,8 +57,7 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_equals_the_layers_loop(case, monkeypatch, engine):
     ours = run("on", monkeypatch, **CASES[case])
-    assert engine and set(engine) == ({"lstm_forward", "lstm_backward"} if CASES[case].get("training", True)
-                                      else {"lstm_forward"})
+    assert engine and set(engine) == ({"forward", "backward"} if CASES[case].get("training", True) else {"forward"})
     engine.clear()
     theirs = run("off", monkeypatch, **CASES[case])
     assert not engine
@@ -67,32 +66,50 @@ def test_equals_the_layers_loop(case, monkeypatch, engine):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * float(np.abs(b).max()))
 
 
-def test_microkernel_is_an_8_by_32_product():
+@pytest.mark.parametrize("rows", [8, 5, 13])
+def test_product_starts_from_x_and_bias(rows):
+    """C[:, j:j+32] = X + bias + A @ P for each chunk asked, j = offset + g * width + 32 (c - lo), in place
+    over X as the forward loop runs it; nothing else changes."""
     rng = np.random.default_rng(0)
-    K, lda, ldc = 37, 41, 45
-    A = rng.standard_normal((8, lda), dtype=np.float32)
-    P = rng.standard_normal((K, 32), dtype=np.float32)
-    C = np.full((8, ldc), 7.0, np.float32)
-    kernels._product(A[:, :K].copy(), P.reshape(1, 1, K, 32), 0, 1, C, np.zeros((8, K), np.float32),
-                     np.empty((8, 32), np.float32))
-    np.testing.assert_allclose(C[:, :32], A[:, :K].astype(np.float64) @ P, rtol=1e-5, atol=1e-5)
-    assert np.all(C[:, 32:] == 7.0)  # nothing written past the block
+    K, G = 37, 2
+    A = rng.standard_normal((rows, K), dtype=np.float32)
+    P = rng.standard_normal((G, 3, K, 32), dtype=np.float32)
+    X = rng.standard_normal((rows, 200), dtype=np.float32)
+    bias = rng.standard_normal(200, dtype=np.float32)
+    C, tails = X.copy(), (np.zeros((8, K), np.float32), np.zeros((8, 32), np.float32), np.empty((8, 32), np.float32))
+    kernels._product(A, C, bias, P, 1, 3, C, 10, 70, *tails)  # chunks 1, 2 of blocks 0, 1: columns 10-74, 80-144
+    expected = X.copy()
+    for g in range(G):
+        for c in (1, 2):
+            j = 10 + 70 * g + 32 * (c - 1)
+            expected[:, j : j + 32] = X[:, j : j + 32] + bias[j : j + 32] + A.astype(np.float64) @ P[g, c]
+    np.testing.assert_allclose(C, expected, rtol=1e-5, atol=1e-5)
+    kernels._product(A, np.zeros((1, 200), np.float32), np.zeros(200, np.float32), P[:1], 0, 1, C, 0, 0, *tails)
+    np.testing.assert_allclose(C[:, :32], A.astype(np.float64) @ P[0, 0], rtol=1e-5, atol=1e-5)
 
 
-def test_serves_only_what_it_computes(monkeypatch):
+def test_plan_orders_each_workers_gate_blocks_side_by_side():
+    plan = persistent.Plan(96, 2)  # chunks [0, 1) and [1, 3): units 0-31 and 32-95
+    H = 96
+    first = [g * H + j for g in range(4) for j in range(32)]
+    second = [g * H + 32 + j for g in range(4) for j in range(64)]
+    assert plan.order.tolist() == first + second
+
+
+def test_plans_only_what_it_computes(monkeypatch):
     monkeypatch.setattr(persistent, "mode", "on")
-    lstm, cell = rnnkit.LSTM(4, 64), rnnkit.LSTM(4, 64).cell
-    p32 = lstm._group(lstm.params, 0, 0)
-    assert persistent.serves(cell, p32, None)
-    p64 = rnnkit.LSTM(4, 64, dtype=np.float64)._group(rnnkit.LSTM(4, 64, dtype=np.float64).params, 0, 0)
-    assert not persistent.serves(cell, p64, None)  # float64 keeps the layer's loop: the exact reference
+    lstm = rnnkit.LSTM(4, 64)
+    p32, cell = lstm._group(lstm.params, 0, 0), lstm.cell
+    assert persistent.plan(cell, p32, None) is not None
+    wide = rnnkit.LSTM(4, 64, dtype=np.float64)
+    assert persistent.plan(cell, wide._group(wide.params, 0, 0), None) is None  # float64: the exact reference
     odd = rnnkit.LSTM(4, 48)
-    assert not persistent.serves(odd.cell, odd._group(odd.params, 0, 0), None)  # not whole chunks of 32
+    assert persistent.plan(odd.cell, odd._group(odd.params, 0, 0), None) is None  # not whole chunks of 32
     gru = rnnkit.GRU(4, 64)
-    assert not persistent.serves(gru.cell, gru._group(gru.params, 0, 0), None)
-    assert not persistent.serves(cell, p32, record=lambda *a: None)  # a recording sees every step in Python
+    assert persistent.plan(gru.cell, gru._group(gru.params, 0, 0), None) is None
+    assert persistent.plan(cell, p32, record=lambda *a: None) is None  # a recording sees every step in Python
     monkeypatch.setattr(persistent, "mode", "off")
-    assert not persistent.serves(cell, p32, None)
+    assert persistent.plan(cell, p32, None) is None
 
 
 def test_auto_waits_for_a_short_blas_spin_or_one_thread(monkeypatch):
@@ -101,12 +118,12 @@ def test_auto_waits_for_a_short_blas_spin_or_one_thread(monkeypatch):
     p = lstm._group(lstm.params, 0, 0)
     monkeypatch.setattr(persistent, "workers", lambda hidden_size: 2)
     monkeypatch.setattr(persistent, "short_blas_spin", False)
-    assert not persistent.serves(lstm.cell, p, None)
+    assert persistent.plan(lstm.cell, p, None) is None
     monkeypatch.setattr(persistent, "short_blas_spin", True)
-    assert persistent.serves(lstm.cell, p, None)
+    assert persistent.plan(lstm.cell, p, None).count == 2
     monkeypatch.setattr(persistent, "short_blas_spin", False)
     monkeypatch.setattr(persistent, "workers", lambda hidden_size: 1)
-    assert persistent.serves(lstm.cell, p, None)
+    assert persistent.plan(lstm.cell, p, None).count == 1
 
 
 def test_a_recording_still_sees_every_step(monkeypatch, engine):
@@ -118,3 +135,15 @@ def test_a_recording_still_sees_every_step(monkeypatch, engine):
         lstm.backward(np.ones_like(y))
     assert not engine
     assert seen.gradient_norms("l0").shape == (5,) and seen.gates["l0"]["f"].shape == (4, 5, 32)
+
+
+def test_a_recording_opened_between_forward_and_backward(monkeypatch, engine):
+    """The forward ran in the engine's column order; a recorded backward goes back to the layer's loop, which
+    asks for the forward to be recorded too, as it does without the engine."""
+    for mode in ("off", "on"):
+        monkeypatch.setattr(persistent, "mode", mode)
+        lstm = rnnkit.LSTM(3, 64, seed=0)
+        y, _ = lstm.forward(np.ones((4, 5, 3), np.float32))
+        with pytest.raises(ValueError, match="forward recorded too"), record(lstm):
+            lstm.backward(np.ones_like(y))
+    assert engine == ["forward"]

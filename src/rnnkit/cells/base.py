@@ -60,10 +60,11 @@ class Cell:
         """
         return {}
 
-    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer) -> None:
-        """Accumulate dW_x = X^T dZ, db = sum dZ, dW_h = H_prev^T dZ over all steps (X: (T*B, F))."""
+    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer, positions=None) -> None:
+        """Accumulate dW_x = X^T dZ, db = sum dZ, dW_h = H_prev^T dZ over all steps (X: (T*B, F)).
+        ``positions``, when given, is where each column of W_x sits among dz's (``persistent.Plan``)."""
         rows = dz.shape[0] * dz.shape[1]
         dz2 = dz.reshape(rows, -1)
-        g["W_x"] += x.reshape(rows, -1).T @ dz2
-        g["b"] += dz2.sum(axis=0)
-        g["W_h"] += states[0][:-1].reshape(rows, -1).T @ dz2
+        for name, grad in (("W_x", x.reshape(rows, -1).T @ dz2), ("b", dz2.sum(axis=0)),
+                           ("W_h", states[0][:-1].reshape(rows, -1).T @ dz2)):
+            g[name] += grad if positions is None else np.take(grad, positions, axis=-1)

@@ -81,35 +81,26 @@ def _sigmoid(x):
 @_compiled
 def lstm_forward_rows(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
     """hw is h<t-1> @ W_h; z holds x<t> @ W_x on entry and the gate outputs i, f, g, o on return."""
-    lstm_forward_units(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o, 0, c.shape[1])
-
-
-@_compiled
-def lstm_forward_units(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o, a, e):
-    """``lstm_forward_rows`` for the units a <= j < e of every row (a worker's share in ``persistent.py``)."""
-    H = c.shape[1]
-    b_i, b_f, b_g, b_o = bias[a:e], bias[H + a : H + e], bias[2 * H + a : 2 * H + e], bias[3 * H + a : 3 * H + e]
     for b in range(z.shape[0]):
-        hb, zb = hw[b], z[b]
-        _lstm_forward_row(hb[a:e], hb[H + a : H + e], hb[2 * H + a : 2 * H + e], hb[3 * H + a : 3 * H + e],
-                          zb[a:e], zb[H + a : H + e], zb[2 * H + a : 2 * H + e], zb[3 * H + a : 3 * H + e],
-                          b_i, b_f, b_g, b_o, c[b, a:e], c_new[b, a:e], h_new[b, a:e], tanh_c[b, a:e],
-                          p_i[a:e], p_f[a:e], p_o[a:e])
+        zb, hb = z[b], hw[b]
+        for j in range(zb.size):
+            zb[j] = zb[j] + hb[j] + bias[j]
+        lstm_gates_row(zb, c[b], c_new[b], h_new[b], tanh_c[b], p_i, p_f, p_o)
 
 
 @_compiled
-def _lstm_forward_row(hw_i, hw_f, hw_g, hw_o, z_i, z_f, z_g, z_o, b_i, b_f, b_g, b_o, c, c_new, h_new, tanh_c,
-                      p_i, p_f, p_o):
-    """One row, each gate block its own 1-D array (so that the loops vectorise whatever units they cover)."""
-    for j in range(c.size):
-        i = sigmoid(z_i[j] + hw_i[j] + b_i[j] + p_i[j] * c[j])
-        f = sigmoid(z_f[j] + hw_f[j] + b_f[j] + p_f[j] * c[j])
-        g = tanh(z_g[j] + hw_g[j] + b_g[j])
-        z_i[j], z_f[j], z_g[j] = i, f, g
+def lstm_gates_row(z, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
+    """One row: z holds z_i, z_f, z_g, z_o (each c.size wide) on entry and i, f, g, o on return."""
+    H = c.size
+    for j in range(H):
+        i = sigmoid(z[j] + p_i[j] * c[j])
+        f = sigmoid(z[H + j] + p_f[j] * c[j])
+        g = tanh(z[2 * H + j])
+        z[j], z[H + j], z[2 * H + j] = i, f, g
         c_new[j] = f * c[j] + i * g
-    for j in range(c.size):  # a second loop: o needs c<t> (peephole)
-        o = sigmoid(z_o[j] + hw_o[j] + b_o[j] + p_o[j] * c_new[j])
-        z_o[j] = o
+    for j in range(H):  # a second loop: o needs c<t> (peephole)
+        o = sigmoid(z[3 * H + j] + p_o[j] * c_new[j])
+        z[3 * H + j] = o
         tanh_c[j] = tanh(c_new[j])
         h_new[j] = o * tanh_c[j]
 
@@ -118,32 +109,23 @@ def _lstm_forward_row(hw_i, hw_f, hw_g, hw_o, z_i, z_f, z_g, z_o, b_i, b_f, b_g,
 def lstm_backward_rows(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
     """gates holds i, f, g, o on entry and dz<t> on return; dc_prev gets dc<t-1>. ``valid`` (B,) is 1 on
     real steps, 0 on padded ones."""
-    lstm_backward_units(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o, 0, dh.shape[1])
-
-
-@_compiled
-def lstm_backward_units(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o, a, e):
-    """``lstm_backward_rows`` for the units a <= j < e of every row."""
-    H = dh.shape[1]
     for b in range(dh.shape[0]):
-        gb = gates[b]
-        _lstm_backward_row(dh[b, a:e], dc[b, a:e], gb[a:e], gb[H + a : H + e], gb[2 * H + a : 2 * H + e],
-                           gb[3 * H + a : 3 * H + e], tanh_c[b, a:e], c_prev[b, a:e], valid[b], dc_prev[b, a:e],
-                           p_i[a:e], p_f[a:e], p_o[a:e])
+        lstm_backward_row(dh[b], dc[b], gates[b], tanh_c[b], c_prev[b], valid[b], dc_prev[b], p_i, p_f, p_o)
 
 
 @_compiled
-def _lstm_backward_row(dh, dc, g_i, g_f, g_g, g_o, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
-    one = dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
-    for j in range(dh.size):
-        i, f, g, o = g_i[j], g_f[j], g_g[j], g_o[j]
+def lstm_backward_row(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
+    """One row: gates holds i, f, g, o (each dh.size wide) on entry and dz<t> on return."""
+    H, one = dh.size, dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
+    for j in range(H):
+        i, f, g, o = gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j]
         dh_j = dh[j] * valid
         dz_o = dh_j * tanh_c[j] * o * (one - o)
         dC = dc[j] + dh_j * o * (one - tanh_c[j] * tanh_c[j]) + dz_o * p_o[j]
         dC_valid = dC * valid
         dz_i = dC_valid * g * i * (one - i)
         dz_f = dC_valid * c_prev[j] * f * (one - f)
-        g_i[j], g_f[j], g_g[j], g_o[j] = dz_i, dz_f, dC_valid * i * (one - g * g), dz_o
+        gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j] = dz_i, dz_f, dC_valid * i * (one - g * g), dz_o
         dc_prev[j] = dC_valid * f + dz_i * p_i[j] + dz_f * p_f[j]
 
 
@@ -273,27 +255,40 @@ ROWS, COLUMNS = 8, 32  # the microkernel's block of C
 
 
 @intrinsic
-def _block(typingctx, a_addr, lda, p_addr, c_addr, ldc, depth):
-    """C[8 x 32] (row stride ldc) = A[8 x K] (row stride lda) @ P[K x 32] (a packed panel, row stride 32), all
-    float32, K = depth >= 1: 16 accumulators of 16 lanes, each sum in the order k = 0, 1, ..., K-1 (fma)."""
+def _block(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, depth):
+    """C[8 x 32] = X[8 x 32] + bias[32] + A[8 x K] @ P[K x 32]: float32 at these addresses, rows ldc, ldx and lda
+    apart (ldx 0 repeats one row of X), P a packed panel (rows 32 apart), K = depth >= 1. 16 accumulators of
+    16 lanes sum the products in the order k = 0, 1, ..., K-1 (fma); then C = (X + bias) + sum. X's cache lines
+    are fetched as the block starts (it streams from memory; loaded before the loop it stalled every block)."""
 
     def codegen(context, builder, signature, args):
-        a_int, lda_, p_int, c_int, ldc_, k_end = args
+        a_int, lda_, p_int, x_int, ldx_, bias_int, c_int, ldc_, k_end = args
         f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
         vec = ir.VectorType(f32, 16)
-        A, P, C = (builder.inttoptr(v, f32.as_pointer()) for v in (a_int, p_int, c_int))
+        A, P, X, bias, C = (builder.inttoptr(v, f32.as_pointer()) for v in (a_int, p_int, x_int, bias_int, c_int))
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
-        zero, undef = ir.Constant(vec, [ir.Constant(f32, 0.0)] * 16), ir.Constant(vec, ir.Undefined)
-        splat = ir.Constant(ir.VectorType(i32, 16), [0] * 16)
+        undef, splat = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(i32, 16), [0] * 16)
+
+        def vector_at(base, stride, r, v):  # the 16 floats at base + r * stride + 16 v
+            at = builder.gep(base, [builder.add(builder.mul(stride, ir.Constant(i64, r)), ir.Constant(i64, 16 * v))])
+            return builder.bitcast(at, vec.as_pointer())
+
+        byte_pointer = ir.IntType(8).as_pointer()
+        prefetch = ir.FunctionType(ir.VoidType(), [byte_pointer] + [i32] * 3)
+        prefetch = cgutils.get_or_insert_function(builder.module, prefetch, "llvm.prefetch.p0")
+        for r in range(ROWS):  # X is read after the products: ask for its cache lines now
+            for v in range(2):
+                line = builder.bitcast(vector_at(X, ldx_, r, v), byte_pointer)
+                builder.call(prefetch, [line, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        zero = ir.Constant(vec, [ir.Constant(f32, 0.0)] * 16)
         entry = builder.basic_block
         loop, done = builder.append_basic_block("block.loop"), builder.append_basic_block("block.done")
         builder.branch(loop)
         builder.position_at_end(loop)
         k = builder.phi(i64)
         acc = [[builder.phi(vec) for _ in range(2)] for _ in range(ROWS)]
-        row = builder.mul(k, ir.Constant(i64, COLUMNS))
-        panel = [builder.load(builder.bitcast(builder.gep(P, [builder.add(row, ir.Constant(i64, 16 * v))]),
-                                              vec.as_pointer()), align=4) for v in range(2)]
+        panel = [builder.load(vector_at(P, builder.mul(k, ir.Constant(i64, COLUMNS)), 1, v), align=4)
+                 for v in range(2)]
         new = []
         for r in range(ROWS):
             a = builder.load(builder.gep(A, [builder.add(builder.mul(lda_, ir.Constant(i64, r)), k)]))
@@ -308,13 +303,14 @@ def _block(typingctx, a_addr, lda, p_addr, c_addr, ldc, depth):
                 acc[r][v].add_incoming(new[r][v], builder.basic_block)
         builder.cbranch(builder.icmp_signed("<", k_next, k_end), loop, done)
         builder.position_at_end(done)
+        b = [builder.load(vector_at(bias, ir.Constant(i64, 0), 0, v), align=4) for v in range(2)]
         for r in range(ROWS):
             for v in range(2):
-                at = builder.gep(C, [builder.add(builder.mul(ldc_, ir.Constant(i64, r)), ir.Constant(i64, 16 * v))])
-                builder.store(new[r][v], builder.bitcast(at, vec.as_pointer()), align=4)
+                start = builder.fadd(builder.load(vector_at(X, ldx_, r, v), align=4), b[v])
+                builder.store(builder.fadd(start, new[r][v]), vector_at(C, ldc_, r, v), align=4)
         return context.get_dummy_value()
 
-    return types.void(types.intp, types.intp, types.intp, types.intp, types.intp, types.intp), codegen
+    return types.void(*[types.intp] * 9), codegen
 
 
 @intrinsic
@@ -367,57 +363,70 @@ def _wait(counter, target):
 
 
 @_worker
-def _product(A, panels, lo, hi, C, tail, tail_c):
-    """C[:, g*N + 32c : +32] = A @ panels[g, c] for every block g and this worker's chunks lo <= c < hi, where
-    N = 32 * panels.shape[1]. Rows past the last full block of 8 go through the zero-padded ``tail``."""
+def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c):
+    """C[:, j : j+32] = X[:, j : j+32] + bias[j : j+32] + A @ panels[g, c] for every block g and chunks
+    lo <= c < hi, where j = offset + g * width + 32 (c - lo); a one-row X stands for every row (X may be C).
+    Rows past the last full block of 8 go through the zero-padded tails."""
     B, K = A.shape
-    N = COLUMNS * panels.shape[1]
-    ldc = C.shape[1]
+    ldc, ldx = C.shape[1], X.shape[1] if X.shape[0] > 1 else 0
     full = B - B % ROWS
-    for r0 in range(0, full, ROWS):
-        for g in range(panels.shape[0]):
-            for c in range(lo, hi):
-                at = C[r0:, g * N + COLUMNS * c :].ctypes.data
-                _block(A[r0:].ctypes.data, K, panels[g, c].ctypes.data, at, ldc, K)
-    if full < B:
-        tail[: B - full] = A[full:]
-        for g in range(panels.shape[0]):
-            for c in range(lo, hi):
-                _block(tail.ctypes.data, K, panels[g, c].ctypes.data, tail_c.ctypes.data, COLUMNS, K)
-                C[full:, g * N + COLUMNS * c : g * N + COLUMNS * (c + 1)] = tail_c[: B - full]
+    for g in range(panels.shape[0]):
+        for c in range(lo, hi):
+            j, P = offset + g * width + COLUMNS * (c - lo), panels[g, c].ctypes.data
+            for r0 in range(0, full, ROWS):
+                _block(A[r0:].ctypes.data, K, P, X[r0 if ldx else 0 :, j:].ctypes.data, ldx, bias[j:].ctypes.data,
+                       C[r0:, j:].ctypes.data, ldc, K)
+            if full < B:
+                tail[: B - full] = A[full:]
+                tail_x[: B - full] = X[full:, j : j + COLUMNS] if ldx else X[:, j : j + COLUMNS]
+                _block(tail.ctypes.data, K, P, tail_x.ctypes.data, COLUMNS, bias[j:].ctypes.data, tail_c.ctypes.data,
+                       COLUMNS, K)
+                C[full:, j : j + COLUMNS] = tail_c[: B - full]
 
 
 @_worker
-def persistent_lstm_forward(lo, hi, workers, panels, xw, bias, hs, cs, tanh_c, keep, valid, p_i, p_f, p_o, hw, tail,
-                            tail_c, counter):
-    """One worker's units [32 lo, 32 hi) of every step of ``layers.recurrent._forward_direction``'s loop."""
+def persistent_lstm_forward(lo, hi, workers, panels, xw, bias, hs, cs, tanh_c, keep, valid, p_i, p_f, p_o, tail,
+                            tail_x, tail_c, counter):
+    """One worker's units [a, e) = [32 lo, 32 hi) of every step of ``layers.recurrent._forward_direction``'s
+    loop. xw's columns are in ``persistent.Plan.order``: this worker's z_i, z_f, z_g, z_o side by side in
+    [4a, 4e), so that ``lstm_gates_row`` sees them as it sees a row of the layer's loop; b in that order too."""
     a, e = COLUMNS * lo, COLUMNS * hi
+    mine = slice(4 * a, 4 * e)
+    p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
     for t in range(xw.shape[0]):
-        _product(hs[t], panels, lo, hi, hw, tail, tail_c)
-        lstm_forward_units(hw, xw[t], bias, cs[t], cs[t + 1], hs[t + 1], tanh_c[t if keep else 0], p_i, p_f, p_o, a, e)
+        _product(hs[t], xw[t], bias, panels, lo, hi, xw[t], 4 * a, e - a, tail, tail_x, tail_c)  # z<t>
         for b in range(xw.shape[1]):
+            lstm_gates_row(xw[t, b, mine], cs[t, b, a:e], cs[t + 1, b, a:e], hs[t + 1, b, a:e],
+                           tanh_c[t if keep else 0, b, a:e], p_i, p_f, p_o)
             if valid[t, b] == 0:  # a padded step carries the state unchanged
-                hs[t + 1, b, a:e] = hs[t, b, a:e]
-                cs[t + 1, b, a:e] = cs[t, b, a:e]
+                for j in range(a, e):
+                    hs[t + 1, b, j], cs[t + 1, b, j] = hs[t, b, j], cs[t, b, j]
         _wait(counter, workers * (t + 1))
 
 
 @_worker
-def persistent_lstm_backward(lo, hi, workers, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d, tail, tail_c,
-                             counter):
-    """One worker's units of every step of ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0.
-    ``d`` (2, 2, B, H) holds (dh, dc) twice, the gradients read and those written in turn; d[1] holds the
-    gradient of the final state on entry, and d[(T-1) % 2] that of the initial state on return."""
+def persistent_lstm_backward(lo, hi, workers, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d, zero_row,
+                             zero_bias, tail, tail_x, tail_c, counter):
+    """One worker's units of every step of ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0,
+    dz's columns in ``persistent.Plan.order``. ``d`` (2, 2, B, H) holds (dh, dc) twice, the gradients read and
+    those written in turn; d[1] holds the gradient of the final state on entry, and d[(T-1) % 2] that of the
+    initial state on return. ``zero_row`` (1, H) and ``zero_bias`` (H,) start dz<t> @ W_h.T from nothing."""
     a, e = COLUMNS * lo, COLUMNS * hi
+    mine = slice(4 * a, 4 * e)
+    p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
     T, B = dy.shape[:2]
     for t in range(T - 1, -1, -1):
         dh, dc = d[(T - t) % 2]
         dh_prev, dc_prev = d[(T - 1 - t) % 2]
-        dh[:, a:e] += dy[t, :, a:e]
-        lstm_backward_units(dh, dc, dz[t], tanh_c[t], c_prev[t], valid[t], dc_prev, p_i, p_f, p_o, a, e)
+        for b in range(B):
+            for j in range(a, e):  # a loop, not a slice's +=, which would copy dy's row first
+                dh[b, j] += dy[t, b, j]
+            lstm_backward_row(dh[b, a:e], dc[b, a:e], dz[t, b, mine], tanh_c[t, b, a:e], c_prev[t, b, a:e],
+                              valid[t, b], dc_prev[b, a:e], p_i, p_f, p_o)
         _wait(counter, workers * (T - t))  # dz<t> of every unit is written
-        _product(dz[t], panels, lo, hi, dh_prev, tail, tail_c)
+        _product(dz[t], zero_row, zero_bias, panels, lo, hi, dh_prev, a, 0, tail, tail_x, tail_c)
         for b in range(B):
             if valid[t, b] == 0:  # a padded step passed its state through unchanged, and so its gradient
-                dh_prev[b, a:e] += dh[b, a:e]
-                dc_prev[b, a:e] += dc[b, a:e]
+                for j in range(a, e):
+                    dh_prev[b, j] += dh[b, j]
+                    dc_prev[b, j] += dc[b, j]

@@ -4,7 +4,7 @@ The layer's Python loop (``layers/recurrent.py``) calls OpenBLAS for h<t-1> @ W_
 packs W_h again on every call and runs these small products at 60-75% of its peak. Here the cores share the
 hidden units instead: each worker owns a range of units (32 at a time), packs its columns of every gate of
 W_h once per call, and then, step after step, computes its columns of h<t-1> @ W_h, the element-wise step of
-its units (``kernels.lstm_forward_units``, the same equations), and meets the other workers at one barrier
+its units (``kernels.lstm_gates_row``, the same equations), and meets the other workers at one barrier
 before anyone reads h<t>. Backward is the same with dz<t> @ W_h.T: a worker's units of dh<t-1> need its rows
 of W_h, packed once. No Python runs per step, and each worker's panels of W_h stay in its core's cache.
 
@@ -40,59 +40,83 @@ def workers(hidden_size: int) -> int:
     return max(1, min(threads or 1, hidden_size // COLUMNS))
 
 
-def serves(cell, p, record) -> bool:
-    """Whether this engine runs a layer's loop: a float32 LSTM with whole chunks of 32 units, no recording,
-    and no OpenBLAS threads left spinning beside the workers (see the module's docstring)."""
+def plan(cell, p, record) -> Plan | None:
+    """How this engine runs a layer's loop, or None where the layer runs it: the engine takes a float32 LSTM
+    with whole chunks of 32 units, no recording, and no OpenBLAS threads left spinning beside its workers
+    (see the module's docstring)."""
     from .lstm import LSTMCell
 
     if mode == "off" or not isinstance(cell, LSTMCell) or record is not None:
-        return False
+        return None
     if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS:
-        return False
-    return mode == "on" or short_blas_spin or workers(cell.hidden_size) == 1
+        return None
+    count = workers(cell.hidden_size)
+    if mode == "on" or short_blas_spin or count == 1:
+        return Plan(cell.hidden_size, count)
+    return None
+
+
+class Plan:
+    """The workers' share of the units, and the column order of the gate arrays that goes with it.
+
+    Worker w owns units [a_w, e_w) (whole chunks of 32). In ``order``, the columns of W_x, b, x @ W_x, the
+    gates and dz are each worker's z_i, z_f, z_g, z_o side by side: original column g*H + a_w + j sits at
+    4 a_w + g (e_w - a_w) + j. So a worker's part of a row is one contiguous slice, which the element-wise
+    kernels read as they read a whole row in the layer's loop.
+    """
+
+    def __init__(self, hidden_size: int, count: int):
+        H, chunks = hidden_size, hidden_size // COLUMNS
+        self.hidden_size, self.count = H, count
+        self.bounds = [w * chunks // count for w in range(count + 1)]
+        units = [(COLUMNS * self.bounds[w], COLUMNS * self.bounds[w + 1]) for w in range(count)]
+        self.order = np.concatenate([np.arange(g * H + a, g * H + e) for a, e in units for g in range(4)])
+        self.positions = np.argsort(self.order)  # where each original column sits
+
+    def columns(self, array: np.ndarray) -> np.ndarray:
+        """``array``'s last axis (4H gate columns) in ``order``: a copy."""
+        return np.take(array, self.order, axis=-1)
+
+    def forward(self, cell, p, xw, states, saved, valid, keep):
+        """The layer's forward loop: xw (T, B, 4H) holds x @ W_x in ``order`` and gets the gate outputs;
+        ``states`` (h, c), each (T+1, B, H), hold the initial state in [0]; ``valid`` is None or (T, B, 1)."""
+        H = self.hidden_size
+        T, B = xw.shape[:2]
+        # panels[g, c] = W_h[:, g*H + 32c : g*H + 32c + 32], (H, 32): gate g's columns of chunk c
+        panels = np.ascontiguousarray(p["W_h"].reshape(H, 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
+        self._run(persistent_lstm_forward, H, (panels, xw, self.columns(p["b"]), *states, saved["tanh_c"], keep,
+                                               _valid(valid, T, B), *cell._peepholes(p)))
+
+    def backward(self, cell, p, factors, dz, dy, dstate):
+        """The layer's backward loop; ``dz`` (in ``order``) holds the gate outputs on entry and dz on return.
+        Returns the gradients (dh, dc) of the initial state."""
+        H = self.hidden_size
+        T, B = dy.shape[:2]
+        # panels[0, c] = W_h[32c : 32c + 32, order].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
+        panels = np.ascontiguousarray(self.columns(p["W_h"]).reshape(H // COLUMNS, COLUMNS, 4 * H).transpose(0, 2, 1))
+        d = np.empty((2, 2, B, H), np.float32)
+        d[1, 0], d[1, 1] = dstate
+        self._run(persistent_lstm_backward, 4 * H, (panels[None], dz, dy, factors["tanh_c"], factors["c_prev"],
+                                                    factors["valid"], *factors["peepholes"], d,
+                                                    np.zeros((1, H), np.float32), np.zeros(H, np.float32)))
+        return d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]
+
+    def _run(self, target, K, args):
+        """target(lo, hi, count, *args, tail, tail_x, tail_c, counter) on the workers, this thread the first;
+        each has its own zero-padded tail rows of A (K wide), X and C (32 wide)."""
+        bounds, count = self.bounds, self.count
+        scratch = [(np.zeros((ROWS, K), np.float32), np.zeros((ROWS, COLUMNS), np.float32),
+                    np.empty((ROWS, COLUMNS), np.float32)) for _ in range(count)]
+        counter = np.zeros(1, np.int64)
+        threads = [threading.Thread(target=target, args=(bounds[w], bounds[w + 1], count, *args, *scratch[w], counter))
+                   for w in range(1, count)]
+        for thread in threads:
+            thread.start()
+        target(bounds[0], bounds[1], count, *args, *scratch[0], counter)
+        for thread in threads:
+            thread.join()
 
 
 def _valid(valid, T, B):
     """``valid`` (T, B) as float32: 1 on real steps, 0 on padded ones; ones when there is no mask."""
     return np.ones((T, B), np.float32) if valid is None else np.ascontiguousarray(valid.reshape(T, B), np.float32)
-
-
-def _run(target, count, K, args):
-    """target(lo, hi, count, *args, tail, tail_c, counter) on ``count`` workers, this thread the first; each
-    worker owns chunks lo <= c < hi of the panels (args[0]) and has its own tail rows (K wide)."""
-    chunks = args[0].shape[1]
-    bounds = [w * chunks // count for w in range(count + 1)]
-    scratch = [(np.zeros((ROWS, K), np.float32), np.empty((ROWS, COLUMNS), np.float32)) for _ in range(count)]
-    counter = np.zeros(1, np.int64)
-    threads = [threading.Thread(target=target, args=(bounds[w], bounds[w + 1], count, *args, *scratch[w], counter))
-               for w in range(1, count)]
-    for thread in threads:
-        thread.start()
-    target(bounds[0], bounds[1], count, *args, *scratch[0], counter)
-    for thread in threads:
-        thread.join()
-
-
-def lstm_forward(cell, p, xw, states, saved, valid, keep):
-    """The layer's forward loop for an LSTM: ``states`` (h, c), each (T+1, B, H), hold the initial state in
-    [0]; ``valid`` is None or (T, B, 1) marking real steps."""
-    H = cell.hidden_size
-    T, B = xw.shape[:2]
-    # panels[g, c] = W_h[:, g*H + 32c : g*H + 32c + 32], (H, 32): gate g's columns of chunk c
-    panels = np.ascontiguousarray(p["W_h"].reshape(H, 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
-    _run(persistent_lstm_forward, workers(H), H, (panels, xw, p["b"], *states, saved["tanh_c"], keep,
-                                                  _valid(valid, T, B), *cell._peepholes(p), saved["hw"]))
-
-
-def lstm_backward(cell, p, factors, dz, dy, dstate):
-    """The layer's backward loop for an LSTM; ``dz`` holds the gate outputs on entry and dz on return.
-    Returns the gradients (dh, dc) of the initial state."""
-    H = cell.hidden_size
-    T, B = dy.shape[:2]
-    # panels[0, c] = W_h[32c : 32c + 32, :].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
-    panels = np.ascontiguousarray(p["W_h"].reshape(H // COLUMNS, COLUMNS, 4 * H).transpose(0, 2, 1))[None]
-    d = np.empty((2, 2, B, H), np.float32)
-    d[1, 0], d[1, 1] = dstate
-    _run(persistent_lstm_backward, workers(H), 4 * H, (panels, dz, dy, factors["tanh_c"], factors["c_prev"],
-                                                       factors["valid"], *factors["peepholes"], d))
-    return d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]

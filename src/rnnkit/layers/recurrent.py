@@ -238,16 +238,18 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
     """
     T, B, F = x.shape
     H = cell.hidden_size
+    engine = persistent.plan(cell, p, record)  # this loop as one compiled call, the cores sharing the units
     xw = buffer("by_gate", (T, B, cell.n_gates * H))  # the GRU and LSTM write their gates over it; then dz
-    np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
+    np.matmul(x.reshape(T * B, F), p["W_x"] if engine is None else engine.columns(p["W_x"]), out=xw.reshape(T * B, -1))
     if not cell.adds_bias:
         xw += p["b"]
     states = tuple(buffer(f"state_{name}", (T + 1, B, H)) for name in cell.state_names)  # [t + 1]: after step t
     for s, s0 in zip(states, state0):
         s[0] = s0
     saved = cell.new_saved(T if keep else 1, B, buffer)
-    if persistent.serves(cell, p, record):  # this loop as one compiled call, the cores sharing the units
-        persistent.lstm_forward(cell, p, xw, states, saved, mask, keep)
+    if engine is not None:
+        engine.forward(cell, p, xw, states, saved, mask, keep)
+        saved["engine"] = engine  # backward reads the gates in its column order
         return _forward_outputs(x, mask, states, saved, keep, buffer)
     padded = None if mask is None else ~mask
     with np.errstate(over="ignore"):
@@ -281,13 +283,19 @@ def _backward_direction(cell, p, g, cache, dy, dstate, buffer, record=None):
     factors, dz = cell.backward_factors(p, saved, states, valid, buffer)  # dz: written over factors or gates
     if mask is not None:
         dy = np.multiply(dy, valid, out=buffer("dy", dy.shape))  # padded outputs are constants: no gradient
-    if persistent.serves(cell, p, record):
-        d = persistent.lstm_backward(cell, p, factors, dz, dy, dstate)
-    else:
+    engine = saved.get("engine")
+    if engine is not None and record is not None:  # a recording opened after forward: the layer's order
+        dz[...] = np.take(dz, engine.positions, axis=-1)
+        engine = None
+    if engine is None:
         d = _backward_loop(cell, p, factors, dz, dy, dstate, valid, buffer, record)
-    cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
-    dx = (dz.reshape(T * B, -1) @ p["W_x"].T).reshape(T, B, F)
-    return dx, tuple(d)  # d lives in the workspace: the caller copies it
+        cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
+        dx = dz.reshape(T * B, -1) @ p["W_x"].T
+    else:
+        d = engine.backward(cell, p, factors, dz, dy, dstate)
+        cell.weight_grads(p, g, x, states, saved, factors, dz, buffer, positions=engine.positions)
+        dx = dz.reshape(T * B, -1) @ engine.columns(p["W_x"]).T
+    return dx.reshape(T, B, F), tuple(d)  # d lives in the workspace: the caller copies it
 
 
 def _backward_loop(cell, p, factors, dz, dy, dstate, valid, buffer, record):
