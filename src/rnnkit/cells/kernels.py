@@ -363,6 +363,16 @@ def _wait(counter, target):
 
 
 @_worker
+def pack_rows_transposed(W, order, panels):
+    """panels[c, q, j] = W[32c + j, order[q]]: the panels of W[:, order].T that give chunk c of h @ W.T."""
+    for c in range(panels.shape[0]):
+        for j in range(COLUMNS):
+            row = W[COLUMNS * c + j]
+            for q in range(panels.shape[1]):
+                panels[c, q, j] = row[order[q]]
+
+
+@_worker
 def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c):
     """C[:, j : j+32] = X[:, j : j+32] + bias[j : j+32] + A @ panels[g, c] for every block g and chunks
     lo <= c < hi, where j = offset + g * width + 32 (c - lo); a one-row X stands for every row (X may be C).

@@ -21,13 +21,14 @@ when that took effect or BLAS has one thread (``mode = "on"`` forces it, ``"off"
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .kernels import COLUMNS, ROWS, persistent_lstm_backward, persistent_lstm_forward
+from .kernels import COLUMNS, ROWS, pack_rows_transposed, persistent_lstm_backward, persistent_lstm_forward
 
 mode = os.environ.get("RNNKIT_PERSISTENT", "auto")  # "auto", "on" or "off"
 short_blas_spin = False  # set by rnnkit/__init__.py when it shortened OpenBLAS's spinning
@@ -92,9 +93,10 @@ class Plan:
         Returns the gradients (dh, dc) of the initial state."""
         H = self.hidden_size
         T, B = dy.shape[:2]
-        # panels[0, c] = W_h[32c : 32c + 32, order].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
-        panels = np.ascontiguousarray(self.columns(p["W_h"]).reshape(H // COLUMNS, COLUMNS, 4 * H).transpose(0, 2, 1))
-        d = np.empty((2, 2, B, H), np.float32)
+        # panels[c] = W_h[32c : 32c + 32, order].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
+        panels = np.empty((H // COLUMNS, 4 * H, COLUMNS), np.float32)
+        pack_rows_transposed(p["W_h"], self.order, panels)
+        d = aligned_empty((2, 2, B, H), np.float32)  # the workers write each row's halves: no shared cache line
         d[1, 0], d[1, 1] = dstate
         self._run(persistent_lstm_backward, 4 * H, (panels[None], dz, dy, factors["tanh_c"], factors["c_prev"],
                                                     factors["valid"], *factors["peepholes"], d,
@@ -120,3 +122,11 @@ class Plan:
 def _valid(valid, T, B):
     """``valid`` (T, B) as float32: 1 on real steps, 0 on padded ones; ones when there is no mask."""
     return np.ones((T, B), np.float32) if valid is None else np.ascontiguousarray(valid.reshape(T, B), np.float32)
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` starting on a 64-byte cache line (see ``layers/workspace.py``)."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    raw = np.empty(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start : start + size].view(dtype).reshape(shape)

@@ -4,6 +4,10 @@ Fresh large arrays cost page faults on every call (the allocator hands big block
 a training step of a small LSTM spends about a quarter of its time there. A layer keeps one workspace for
 training calls and one for inference, so that a sampling call between forward and backward leaves the
 training cache alone. Nothing a layer returns to its caller lives in a workspace.
+
+Arrays start on a 64-byte cache line (NumPy's start 16 bytes into one). Where two cores write the two
+halves of each row, as the persistent LSTM loop's workers do, rows that straddle cache lines made the
+cores fight over the shared line: a 2 x 256 LSTM step's element-wise part took 4.6 ms instead of 1.3.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from ..cells.persistent import aligned_empty
 
 
 class Workspace:
@@ -23,7 +29,7 @@ class Workspace:
         new one when the size changed; its contents are undefined."""
         array = self._arrays.get(key)
         if array is None or array.size != math.prod(shape):
-            array = self._arrays[key] = np.empty(shape, self.dtype)
+            array = self._arrays[key] = aligned_empty(shape, self.dtype)
         return array.reshape(shape)
 
     def scope(self, prefix: str):
