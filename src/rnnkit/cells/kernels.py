@@ -348,7 +348,11 @@ def _yield_core(typingctx):
     return types.void(), codegen
 
 
-_worker = njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+# No reference counting (``_nrt=False``): the workers slice rows of the same arrays, and counting each view
+# in and out is an atomic add on the parent's count, a cache line both cores wrote in turn (the element-wise
+# part of a 2 x 256 LSTM step's backward: 5.4-6.2 ms on two workers, 3.7 on one, 2.5-2.9 without counts).
+# Nothing here allocates, so nothing needs the counts.
+_worker = njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, _nrt=False)
 
 
 @_worker
@@ -386,12 +390,17 @@ def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c)
             for r0 in range(0, full, ROWS):
                 _block(A[r0:].ctypes.data, K, P, X[r0 if ldx else 0 :, j:].ctypes.data, ldx, bias[j:].ctypes.data,
                        C[r0:, j:].ctypes.data, ldc, K)
-            if full < B:
-                tail[: B - full] = A[full:]
-                tail_x[: B - full] = X[full:, j : j + COLUMNS] if ldx else X[:, j : j + COLUMNS]
+            if full < B:  # element by element: a slice assignment could allocate, which _nrt=False forbids
+                for r in range(B - full):
+                    for k in range(K):
+                        tail[r, k] = A[full + r, k]
+                    for i in range(COLUMNS):
+                        tail_x[r, i] = X[full + r if ldx else 0, j + i]
                 _block(tail.ctypes.data, K, P, tail_x.ctypes.data, COLUMNS, bias[j:].ctypes.data, tail_c.ctypes.data,
                        COLUMNS, K)
-                C[full:, j : j + COLUMNS] = tail_c[: B - full]
+                for r in range(B - full):
+                    for i in range(COLUMNS):
+                        C[full + r, j + i] = tail_c[r, i]
 
 
 @_worker
