@@ -100,16 +100,16 @@ def test_plans_only_what_it_computes(monkeypatch):
     monkeypatch.setattr(persistent, "mode", "on")
     lstm = rnnkit.LSTM(4, 64)
     p32, cell = lstm._group(lstm.params, 0, 0), lstm.cell
-    assert persistent.plan(cell, p32, None) is not None
+    assert persistent.plan(cell, p32, None, 40) is not None
     wide = rnnkit.LSTM(4, 64, dtype=np.float64)
-    assert persistent.plan(cell, wide._group(wide.params, 0, 0), None) is None  # float64: the exact reference
+    assert persistent.plan(cell, wide._group(wide.params, 0, 0), None, 40) is None  # float64: the exact reference
     odd = rnnkit.LSTM(4, 48)
-    assert persistent.plan(odd.cell, odd._group(odd.params, 0, 0), None) is None  # not whole chunks of 32
+    assert persistent.plan(odd.cell, odd._group(odd.params, 0, 0), None, 40) is None  # not whole chunks of 32
     gru = rnnkit.GRU(4, 64)
-    assert persistent.plan(gru.cell, gru._group(gru.params, 0, 0), None) is None
-    assert persistent.plan(cell, p32, record=lambda *a: None) is None  # a recording sees every step in Python
+    assert persistent.plan(gru.cell, gru._group(gru.params, 0, 0), None, 40) is None
+    assert persistent.plan(cell, p32, lambda *a: None, 40) is None  # a recording sees every step in Python
     monkeypatch.setattr(persistent, "mode", "off")
-    assert persistent.plan(cell, p32, None) is None
+    assert persistent.plan(cell, p32, None, 40) is None
 
 
 def test_auto_waits_for_a_short_blas_spin_or_one_thread(monkeypatch):
@@ -118,12 +118,13 @@ def test_auto_waits_for_a_short_blas_spin_or_one_thread(monkeypatch):
     p = lstm._group(lstm.params, 0, 0)
     monkeypatch.setattr(persistent, "workers", lambda hidden_size: 2)
     monkeypatch.setattr(persistent, "short_blas_spin", False)
-    assert persistent.plan(lstm.cell, p, None) is None
+    assert persistent.plan(lstm.cell, p, None, 40) is None
     monkeypatch.setattr(persistent, "short_blas_spin", True)
-    assert persistent.plan(lstm.cell, p, None).count == 2
+    assert persistent.plan(lstm.cell, p, None, 40).count == 2
     monkeypatch.setattr(persistent, "short_blas_spin", False)
     monkeypatch.setattr(persistent, "workers", lambda hidden_size: 1)
-    assert persistent.plan(lstm.cell, p, None).count == 1
+    assert persistent.plan(lstm.cell, p, None, 40).count == 1
+    assert persistent.plan(lstm.cell, p, None, persistent.MIN_STEPS - 1) is None  # too short to repay the start
 
 
 def test_a_recording_still_sees_every_step(monkeypatch, engine):

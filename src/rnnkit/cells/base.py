@@ -60,11 +60,14 @@ class Cell:
         """
         return {}
 
-    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer, positions=None) -> None:
+    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer, order=None) -> None:
         """Accumulate dW_x = X^T dZ, db = sum dZ, dW_h = H_prev^T dZ over all steps (X: (T*B, F)).
-        ``positions``, when given, is where each column of W_x sits among dz's (``persistent.Plan``)."""
+        ``order``, when given, is the ``persistent.Plan`` whose column order dz's columns are in."""
         rows = dz.shape[0] * dz.shape[1]
         dz2 = dz.reshape(rows, -1)
         for name, grad in (("W_x", x.reshape(rows, -1).T @ dz2), ("b", dz2.sum(axis=0)),
                            ("W_h", states[0][:-1].reshape(rows, -1).T @ dz2)):
-            g[name] += grad if positions is None else np.take(grad, positions, axis=-1)
+            if order is None:
+                g[name] += grad
+            else:
+                order.add_to_layer_order(g[name], grad)

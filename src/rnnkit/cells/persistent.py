@@ -2,26 +2,38 @@
 
 The layer's Python loop (``layers/recurrent.py``) calls OpenBLAS for h<t-1> @ W_h at every step, and OpenBLAS
 packs W_h again on every call and runs these small products at 60-75% of its peak. Here the cores share the
-hidden units instead: each worker owns a range of units (32 at a time), packs its columns of every gate of
-W_h once per call, and then, step after step, computes its columns of h<t-1> @ W_h, the element-wise step of
-its units (``kernels.lstm_gates_row``, the same equations), and meets the other workers at one barrier
-before anyone reads h<t>. Backward is the same with dz<t> @ W_h.T: a worker's units of dh<t-1> need its rows
-of W_h, packed once. No Python runs per step, and each worker's panels of W_h stay in its core's cache.
+hidden units instead: each worker owns a range of units (32 at a time), its columns of every gate of W_h are
+packed once per call, and then, step after step, it computes its columns of z<t> = x<t> @ W_x + b +
+h<t-1> @ W_h, the element-wise step of its units (``kernels.lstm_gates_row``, the same equations as the
+loop's), and meets the other workers at one barrier before anyone reads h<t>. Backward is the same with
+dz<t> @ W_h.T: a worker's units of dh<t-1> need its rows of W_h. No Python runs per step.
 
 The products use a small sgemm microkernel written in LLVM IR (``kernels._block``: an 8 x 32 block of
 C = A @ P from 8 rows of A and a packed 32-column panel P, in 16 vector accumulators of 16 floats, which
 numba inlines and compiles for the CPU at hand). It sums each product in the order k = 0, 1, ..., so results
-may differ from OpenBLAS's in the last float32 bits; float64 keeps the layer's loop, the exact reference.
+differ from OpenBLAS's in the last float32 bits; float64 keeps the layer's loop, the exact reference.
+
+What it took to make two workers faster than one (each measured on the AMD EPYC of the README):
+- the gate arrays' columns in the workers' order (``Plan``), so that a worker's part of a row is one slice
+  (per-gate slices of every row cost more than the kernels they fed);
+- arrays on 64-byte cache lines (``layers.workspace``): rows whose halves two workers write shared a line;
+- no reference counting in the workers (``kernels._worker``): counting row views of shared arrays in and
+  out is an atomic add that both cores fought over;
+- loops, not slice assignments, which numba may compile as a copy into a fresh array.
+The element-wise parts stream the gate arrays from memory, so they gain little from a second core; the
+products do (a 2 x 256 LSTM's recurrent products ran at 184-191 GFLOP/s on two workers, 99-103 on one).
 
 Workers are as many as NumPy's BLAS has threads (``OPENBLAS_NUM_THREADS=1`` gives one). Spinning threads
 beside the workers would halve their speed: OpenBLAS's idle threads spin for about 0.1 s after each call, so
 ``rnnkit/__init__.py`` shortens that to 2^20 cycles when it is imported before NumPy, and the engine runs only
-when that took effect or BLAS has one thread (``mode = "on"`` forces it, ``"off"`` turns it off).
+when that took effect or BLAS has one thread (``mode = "on"`` or ``RNNKIT_PERSISTENT=on`` forces it, ``"off"``
+turns it off). Sequences shorter than ``MIN_STEPS`` keep the layer's loop: a training step of a 32 -> 256
+LSTM on 64 sequences took 0.95-1.26x the loop's time at 8 steps, 0.98-1.17x at 16, 0.97-1.04x at 32 and
+0.88-0.91x at 64.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 
@@ -41,15 +53,18 @@ def workers(hidden_size: int) -> int:
     return max(1, min(threads or 1, hidden_size // COLUMNS))
 
 
-def plan(cell, p, record) -> Plan | None:
+MIN_STEPS = 32  # shorter sequences do not repay starting the workers and packing W_h (measured above)
+
+
+def plan(cell, p, record, steps: int) -> Plan | None:
     """How this engine runs a layer's loop, or None where the layer runs it: the engine takes a float32 LSTM
-    with whole chunks of 32 units, no recording, and no OpenBLAS threads left spinning beside its workers
-    (see the module's docstring)."""
+    with whole chunks of 32 units, at least ``MIN_STEPS`` steps, no recording, and no OpenBLAS threads left
+    spinning beside its workers (see the module's docstring)."""
     from .lstm import LSTMCell
 
     if mode == "off" or not isinstance(cell, LSTMCell) or record is not None:
         return None
-    if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS:
+    if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS or (steps < MIN_STEPS and mode != "on"):
         return None
     count = workers(cell.hidden_size)
     if mode == "on" or short_blas_spin or count == 1:
@@ -74,41 +89,55 @@ class Plan:
         self.order = np.concatenate([np.arange(g * H + a, g * H + e) for a, e in units for g in range(4)])
         self.positions = np.argsort(self.order)  # where each original column sits
 
-    def columns(self, array: np.ndarray) -> np.ndarray:
-        """``array``'s last axis (4H gate columns) in ``order``: a copy."""
-        return np.take(array, self.order, axis=-1)
+    def columns(self, array: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``array``'s last axis (4H gate columns) in ``order``, written to ``out``."""
+        return np.take(array, self.order, axis=-1, out=out)
 
-    def forward(self, cell, p, xw, states, saved, valid, keep):
+    def add_to_layer_order(self, target: np.ndarray, grad: np.ndarray) -> None:
+        """target += grad, with grad's last axis in ``order`` and target's in the layer's (slices, no copy)."""
+        H = self.hidden_size
+        for w in range(self.count):
+            a, e = COLUMNS * self.bounds[w], COLUMNS * self.bounds[w + 1]
+            for g in range(4):
+                target[..., g * H + a : g * H + e] += grad[..., 4 * a + g * (e - a) : 4 * a + (g + 1) * (e - a)]
+
+    def forward(self, cell, p, xw, states, saved, valid, keep, buffer):
         """The layer's forward loop: xw (T, B, 4H) holds x @ W_x in ``order`` and gets the gate outputs;
-        ``states`` (h, c), each (T+1, B, H), hold the initial state in [0]; ``valid`` is None or (T, B, 1)."""
+        ``states`` (h, c), each (T+1, B, H), hold the initial state in [0]; ``valid`` is None or (T, B, 1);
+        ``buffer`` hands out the layer's reusable arrays."""
         H = self.hidden_size
         T, B = xw.shape[:2]
         # panels[g, c] = W_h[:, g*H + 32c : g*H + 32c + 32], (H, 32): gate g's columns of chunk c
-        panels = np.ascontiguousarray(p["W_h"].reshape(H, 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
-        self._run(persistent_lstm_forward, H, (panels, xw, self.columns(p["b"]), *states, saved["tanh_c"], keep,
-                                               _valid(valid, T, B), *cell._peepholes(p)))
+        panels = buffer("panels", (4, H // COLUMNS, H, COLUMNS))
+        np.copyto(panels, p["W_h"].reshape(H, 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
+        bias = self.columns(p["b"], buffer("b in order", (4 * H,)))
+        self._run(persistent_lstm_forward, H, buffer, (panels, xw, bias, *states, saved["tanh_c"], keep,
+                                                       _valid(valid, T, B, buffer), *cell._peepholes(p)))
 
-    def backward(self, cell, p, factors, dz, dy, dstate):
+    def backward(self, cell, p, factors, dz, dy, dstate, buffer):
         """The layer's backward loop; ``dz`` (in ``order``) holds the gate outputs on entry and dz on return.
-        Returns the gradients (dh, dc) of the initial state."""
+        Returns the gradients (dh, dc) of the initial state, in the workspace."""
         H = self.hidden_size
         T, B = dy.shape[:2]
         # panels[c] = W_h[32c : 32c + 32, order].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
-        panels = np.empty((H // COLUMNS, 4 * H, COLUMNS), np.float32)
+        panels = buffer("panels.T", (H // COLUMNS, 4 * H, COLUMNS))
         pack_rows_transposed(p["W_h"], self.order, panels)
-        d = aligned_empty((2, 2, B, H), np.float32)  # the workers write each row's halves: no shared cache line
+        d = buffer("d", (2, 2, B, H))
         d[1, 0], d[1, 1] = dstate
-        self._run(persistent_lstm_backward, 4 * H, (panels[None], dz, dy, factors["tanh_c"], factors["c_prev"],
-                                                    factors["valid"], *factors["peepholes"], d,
-                                                    np.zeros((1, H), np.float32), np.zeros(H, np.float32)))
+        zero_row, zero_bias = buffer("zero row", (1, H)), buffer("zero bias", (H,))
+        zero_row[...], zero_bias[...] = 0, 0
+        self._run(persistent_lstm_backward, 4 * H, buffer, (panels[None], dz, dy, factors["tanh_c"], factors["c_prev"],
+                                                            factors["valid"], *factors["peepholes"], d, zero_row,
+                                                            zero_bias))
         return d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]
 
-    def _run(self, target, K, args):
+    def _run(self, target, K, buffer, args):
         """target(lo, hi, count, *args, tail, tail_x, tail_c, counter) on the workers, this thread the first;
-        each has its own zero-padded tail rows of A (K wide), X and C (32 wide)."""
+        each has its own tail rows of A (K wide), X and C (32 wide) for a batch that is not a multiple of 8
+        (the rows past the batch only fill a block whose extra rows are thrown away)."""
         bounds, count = self.bounds, self.count
-        scratch = [(np.zeros((ROWS, K), np.float32), np.zeros((ROWS, COLUMNS), np.float32),
-                    np.empty((ROWS, COLUMNS), np.float32)) for _ in range(count)]
+        scratch = [(buffer(f"tail {w} {K}", (ROWS, K)), buffer(f"tail_x {w}", (ROWS, COLUMNS)),
+                    buffer(f"tail_c {w}", (ROWS, COLUMNS))) for w in range(count)]
         counter = np.zeros(1, np.int64)
         threads = [threading.Thread(target=target, args=(bounds[w], bounds[w + 1], count, *args, *scratch[w], counter))
                    for w in range(1, count)]
@@ -119,14 +148,8 @@ class Plan:
             thread.join()
 
 
-def _valid(valid, T, B):
+def _valid(valid, T, B, buffer):
     """``valid`` (T, B) as float32: 1 on real steps, 0 on padded ones; ones when there is no mask."""
-    return np.ones((T, B), np.float32) if valid is None else np.ascontiguousarray(valid.reshape(T, B), np.float32)
-
-
-def aligned_empty(shape, dtype) -> np.ndarray:
-    """``np.empty(shape, dtype)`` starting on a 64-byte cache line (see ``layers/workspace.py``)."""
-    size = math.prod(shape) * np.dtype(dtype).itemsize
-    raw = np.empty(size + 64, np.uint8)
-    start = -raw.ctypes.data % 64
-    return raw[start : start + size].view(dtype).reshape(shape)
+    out = buffer("valid", (T, B))
+    out[...] = 1 if valid is None else valid.reshape(T, B)
+    return out

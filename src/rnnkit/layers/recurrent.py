@@ -238,8 +238,8 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
     """
     T, B, F = x.shape
     H = cell.hidden_size
-    engine = persistent.plan(cell, p, record)  # this loop as one compiled call, the cores sharing the units
-    W_x = p["W_x"] if engine is None else engine.columns(p["W_x"])
+    engine = persistent.plan(cell, p, record, T)  # this loop as one compiled call, the cores sharing the units
+    W_x = p["W_x"] if engine is None else engine.columns(p["W_x"], buffer("W_x in order", p["W_x"].shape))
     xw = buffer("by_gate", (T, B, cell.n_gates * H))  # the GRU and LSTM write their gates over it; then dz
     np.matmul(x.reshape(T * B, F), W_x, out=xw.reshape(T * B, -1))
     if not cell.adds_bias:
@@ -249,7 +249,7 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
         s[0] = s0
     saved = cell.new_saved(T if keep else 1, B, buffer)
     if engine is not None:
-        engine.forward(cell, p, xw, states, saved, mask, keep)
+        engine.forward(cell, p, xw, states, saved, mask, keep, buffer)
         saved["engine"], saved["W_x in order"] = engine, W_x  # backward reads the gates in this order
         return _forward_outputs(x, mask, states, saved, keep, buffer)
     padded = None if mask is None else ~mask
@@ -293,8 +293,8 @@ def _backward_direction(cell, p, g, cache, dy, dstate, buffer, record=None):
         cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
         dx = dz.reshape(T * B, -1) @ p["W_x"].T
     else:
-        d = engine.backward(cell, p, factors, dz, dy, dstate)
-        cell.weight_grads(p, g, x, states, saved, factors, dz, buffer, positions=engine.positions)
+        d = engine.backward(cell, p, factors, dz, dy, dstate, buffer)
+        cell.weight_grads(p, g, x, states, saved, factors, dz, buffer, order=engine)
         dx = dz.reshape(T * B, -1) @ saved["W_x in order"].T
     return dx.reshape(T, B, F), tuple(d)  # d lives in the workspace: the caller copies it
 

@@ -16,8 +16,6 @@ import math
 
 import numpy as np
 
-from ..cells.persistent import aligned_empty
-
 
 class Workspace:
     def __init__(self, dtype):
@@ -35,3 +33,11 @@ class Workspace:
     def scope(self, prefix: str):
         """``buffer(name, shape)`` for one part of a layer (its keys prefixed with ``prefix``)."""
         return lambda name, shape: self.get(f"{prefix}.{name}", shape)
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` starting on a 64-byte cache line."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    raw = np.empty(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start : start + size].view(dtype).reshape(shape)
