@@ -21,7 +21,7 @@ What it took to make two workers faster than one (each measured on the AMD EPYC 
   out is an atomic add that both cores fought over;
 - loops, not slice assignments, which numba may compile as a copy into a fresh array.
 The element-wise parts stream the gate arrays from memory, so they gain little from a second core; the
-products do (a 2 x 256 LSTM's recurrent products ran at 184-191 GFLOP/s on two workers, 99-103 on one).
+products do (at B = 32, H = 256 they ran at 178-195 GFLOP/s on two workers, 101-105 on one).
 
 Workers are as many as NumPy's BLAS has threads (``OPENBLAS_NUM_THREADS=1`` gives one). Spinning threads
 beside the workers would halve their speed: OpenBLAS's idle threads spin for about 0.1 s after each call, so
