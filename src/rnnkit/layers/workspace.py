@@ -7,7 +7,8 @@ training cache alone. Nothing a layer returns to its caller lives in a workspace
 
 Arrays start on a 64-byte cache line (NumPy's start 16 bytes into one). Where two cores write the two
 halves of each row, as the persistent LSTM loop's workers do, rows that straddle cache lines made the
-cores fight over the shared line: a 2 x 256 LSTM step's element-wise part took 4.6 ms instead of 1.3.
+cores fight over the shared line: the element-wise part of a forward over 32 sequences of 64 steps at
+H = 256 took 4.6 ms instead of 1.2-1.3.
 """
 
 from __future__ import annotations
