@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 from machine import describe, machine_line, user_environment
 
@@ -46,12 +45,7 @@ def layer_cases():
 
 
 def median_ms(fn, repeats) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return statistics.median(speed.timed(fn) for _ in range(repeats)) * 1e3
 
 
 def main():

@@ -34,6 +34,7 @@ LSTM on 64 sequences took 0.95-1.26x the loop's time at 8 steps, 0.98-1.17x at 1
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 
@@ -41,6 +42,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .kernels import COLUMNS, ROWS, pack_rows_transposed, persistent_lstm_backward, persistent_lstm_forward
+from .lstm import LSTMCell
 
 mode = os.environ.get("RNNKIT_PERSISTENT", "auto")  # "auto", "on" or "off"
 short_blas_spin = False  # set by rnnkit/__init__.py when it shortened OpenBLAS's spinning
@@ -60,15 +62,13 @@ def plan(cell, p, record, steps: int) -> Plan | None:
     """How this engine runs a layer's loop, or None where the layer runs it: the engine takes a float32 LSTM
     with whole chunks of 32 units, at least ``MIN_STEPS`` steps, no recording, and no OpenBLAS threads left
     spinning beside its workers (see the module's docstring)."""
-    from .lstm import LSTMCell
-
     if mode == "off" or not isinstance(cell, LSTMCell) or record is not None:
         return None
     if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS or (steps < MIN_STEPS and mode != "on"):
         return None
     count = workers(cell.hidden_size)
     if mode == "on" or short_blas_spin or count == 1:
-        return Plan(cell.hidden_size, count)
+        return _plan(cell.hidden_size, count)
     return None
 
 
@@ -146,6 +146,9 @@ class Plan:
         target(bounds[0], bounds[1], count, *args, *scratch[0], counter)
         for thread in threads:
             thread.join()
+
+
+_plan = functools.lru_cache(Plan)  # a plan holds nothing of a call: one per (H, workers) serves them all
 
 
 def _valid(valid, T, B, buffer):
