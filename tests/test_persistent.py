@@ -88,12 +88,9 @@ def test_product_starts_from_x_and_bias(rows):
     np.testing.assert_allclose(C[:, :32], A.astype(np.float64) @ P[0, 0], rtol=1e-5, atol=1e-5)
 
 
-def test_plan_orders_each_workers_gate_blocks_side_by_side():
-    plan = persistent.Plan(96, 2)  # chunks [0, 1) and [1, 3): units 0-31 and 32-95
-    H = 96
-    first = [g * H + j for g in range(4) for j in range(32)]
-    second = [g * H + 32 + j for g in range(4) for j in range(64)]
-    assert plan.order.tolist() == first + second
+def test_plan_shares_whole_chunks_of_units():
+    assert persistent.Plan(96, 2).bounds == [0, 1, 3]  # units 0-31 and 32-95
+    assert persistent.Plan(256, 3).bounds == [0, 2, 5, 8]
 
 
 def test_plans_only_what_it_computes(monkeypatch):
@@ -139,8 +136,8 @@ def test_a_recording_still_sees_every_step(monkeypatch, engine):
 
 
 def test_a_recording_opened_between_forward_and_backward(monkeypatch, engine):
-    """The forward ran in the engine's column order; a recorded backward goes back to the layer's loop, which
-    asks for the forward to be recorded too, as it does without the engine."""
+    """The forward ran in the engine; a recorded backward goes back to the layer's loop, which asks for the
+    forward to be recorded too, as it does without the engine."""
     for mode in ("off", "on"):
         monkeypatch.setattr(persistent, "mode", mode)
         lstm = rnnkit.LSTM(3, 64, seed=0)

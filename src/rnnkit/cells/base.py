@@ -60,14 +60,10 @@ class Cell:
         """
         return {}
 
-    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer, order=None) -> None:
-        """Accumulate dW_x = X^T dZ, db = sum dZ, dW_h = H_prev^T dZ over all steps (X: (T*B, F)).
-        ``order``, when given, is the ``persistent.Plan`` whose column order dz's columns are in."""
+    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer) -> None:
+        """Accumulate dW_x = X^T dZ, db = sum dZ, dW_h = H_prev^T dZ over all steps (X: (T*B, F))."""
         rows = dz.shape[0] * dz.shape[1]
         dz2 = dz.reshape(rows, -1)
-        for name, grad in (("W_x", x.reshape(rows, -1).T @ dz2), ("b", dz2.sum(axis=0)),
-                           ("W_h", states[0][:-1].reshape(rows, -1).T @ dz2)):
-            if order is None:
-                g[name] += grad
-            else:
-                order.add_to_layer_order(g[name], grad)
+        g["W_x"] += x.reshape(rows, -1).T @ dz2
+        g["b"] += dz2.sum(axis=0)
+        g["W_h"] += states[0][:-1].reshape(rows, -1).T @ dz2

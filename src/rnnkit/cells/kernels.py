@@ -85,22 +85,25 @@ def lstm_forward_rows(hw, z, bias, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
         zb, hb = z[b], hw[b]
         for j in range(zb.size):
             zb[j] = zb[j] + hb[j] + bias[j]
-        lstm_gates_row(zb, c[b], c_new[b], h_new[b], tanh_c[b], p_i, p_f, p_o)
+        lstm_gates_row(zb, c.shape[1], c[b], c_new[b], h_new[b], tanh_c[b], p_i, p_f, p_o)
 
 
 @_compiled
-def lstm_gates_row(z, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
-    """One row: z holds z_i, z_f, z_g, z_o (each c.size wide) on entry and i, f, g, o on return."""
-    H = c.size
-    for j in range(H):
-        i = sigmoid(z[j] + p_i[j] * c[j])
-        f = sigmoid(z[H + j] + p_f[j] * c[j])
-        g = tanh(z[2 * H + j])
-        z[j], z[H + j], z[2 * H + j] = i, f, g
+def lstm_gates_row(z, gap, c, c_new, h_new, tanh_c, p_i, p_f, p_o):
+    """One row of c.size units: z holds their z_i, z_f, z_g, z_o (blocks ``gap`` apart: z_f[j] is z[gap + j])
+    on entry and i, f, g, o on return."""
+    n = c.size
+    # one view per gate block: indexing one array at j and gap + j, the compiler could not vectorise the loop
+    z_i, z_f, z_g, z_o = z[:n], z[gap : gap + n], z[2 * gap : 2 * gap + n], z[3 * gap : 3 * gap + n]
+    for j in range(n):
+        i = sigmoid(z_i[j] + p_i[j] * c[j])
+        f = sigmoid(z_f[j] + p_f[j] * c[j])
+        g = tanh(z_g[j])
+        z_i[j], z_f[j], z_g[j] = i, f, g
         c_new[j] = f * c[j] + i * g
-    for j in range(H):  # a second loop: o needs c<t> (peephole)
-        o = sigmoid(z[3 * H + j] + p_o[j] * c_new[j])
-        z[3 * H + j] = o
+    for j in range(n):  # a second loop: o needs c<t> (peephole)
+        o = sigmoid(z_o[j] + p_o[j] * c_new[j])
+        z_o[j] = o
         tanh_c[j] = tanh(c_new[j])
         h_new[j] = o * tanh_c[j]
 
@@ -110,22 +113,26 @@ def lstm_backward_rows(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, 
     """gates holds i, f, g, o on entry and dz<t> on return; dc_prev gets dc<t-1>. ``valid`` (B,) is 1 on
     real steps, 0 on padded ones."""
     for b in range(dh.shape[0]):
-        lstm_backward_row(dh[b], dc[b], gates[b], tanh_c[b], c_prev[b], valid[b], dc_prev[b], p_i, p_f, p_o)
+        lstm_backward_row(dh[b], dc[b], gates[b], dh.shape[1], tanh_c[b], c_prev[b], valid[b], dc_prev[b], p_i, p_f,
+                          p_o)
 
 
 @_compiled
-def lstm_backward_row(dh, dc, gates, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
-    """One row: gates holds i, f, g, o (each dh.size wide) on entry and dz<t> on return."""
-    H, one = dh.size, dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
-    for j in range(H):
-        i, f, g, o = gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j]
+def lstm_backward_row(dh, dc, gates, gap, tanh_c, c_prev, valid, dc_prev, p_i, p_f, p_o):
+    """One row of dh.size units: gates holds their i, f, g, o (blocks ``gap`` apart) on entry and dz_i, dz_f,
+    dz_g, dz_o on return."""
+    n, one = dh.size, dh.dtype.type(1)  # a bare 1 would make float32 arithmetic float64
+    # one view per gate block: indexing one array at j and gap + j, the compiler could not vectorise the loop
+    i_, f_, g_, o_ = gates[:n], gates[gap : gap + n], gates[2 * gap : 2 * gap + n], gates[3 * gap : 3 * gap + n]
+    for j in range(n):
+        i, f, g, o = i_[j], f_[j], g_[j], o_[j]
         dh_j = dh[j] * valid
         dz_o = dh_j * tanh_c[j] * o * (one - o)
         dC = dc[j] + dh_j * o * (one - tanh_c[j] * tanh_c[j]) + dz_o * p_o[j]
         dC_valid = dC * valid
         dz_i = dC_valid * g * i * (one - i)
         dz_f = dC_valid * c_prev[j] * f * (one - f)
-        gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j] = dz_i, dz_f, dC_valid * i * (one - g * g), dz_o
+        i_[j], f_[j], g_[j], o_[j] = dz_i, dz_f, dC_valid * i * (one - g * g), dz_o
         dc_prev[j] = dC_valid * f + dz_i * p_i[j] + dz_f * p_f[j]
 
 
@@ -368,13 +375,13 @@ def _wait(counter, target):
 
 
 @_worker
-def pack_rows_transposed(W, order, panels):
-    """panels[c, q, j] = W[32c + j, order[q]]: the panels of W[:, order].T that give chunk c of h @ W.T."""
+def pack_rows_transposed(W, panels):
+    """panels[c, q, j] = W[32c + j, q]: the panels of W.T that give chunk c of dz @ W.T."""
     for c in range(panels.shape[0]):
         for j in range(COLUMNS):
             row = W[COLUMNS * c + j]
             for q in range(panels.shape[1]):
-                panels[c, q, j] = row[order[q]]
+                panels[c, q, j] = row[q]
 
 
 @_worker
@@ -408,15 +415,15 @@ def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c)
 def persistent_lstm_forward(lo, hi, workers, panels, xw, bias, hs, cs, tanh_c, keep, valid, p_i, p_f, p_o, tail,
                             tail_x, tail_c, counter):
     """One worker's units [a, e) = [32 lo, 32 hi) of every step of ``layers.recurrent._forward_direction``'s
-    loop. xw's columns are in ``persistent.Plan.order``: this worker's z_i, z_f, z_g, z_o side by side in
-    [4a, 4e), so that ``lstm_gates_row`` sees them as it sees a row of the layer's loop; b in that order too."""
+    loop: its columns of z<t> (a to e of each gate block), then ``lstm_gates_row`` on them, as the loop runs
+    it on a whole row."""
     a, e = COLUMNS * lo, COLUMNS * hi
-    mine = slice(4 * a, 4 * e)
+    H = hs.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
     for t in range(xw.shape[0]):
-        _product(hs[t], xw[t], bias, panels, lo, hi, xw[t], 4 * a, e - a, tail, tail_x, tail_c)  # z<t>
+        _product(hs[t], xw[t], bias, panels, lo, hi, xw[t], a, H, tail, tail_x, tail_c)  # z<t>
         for b in range(xw.shape[1]):
-            lstm_gates_row(xw[t, b, mine], cs[t, b, a:e], cs[t + 1, b, a:e], hs[t + 1, b, a:e],
+            lstm_gates_row(xw[t, b, a:], H, cs[t, b, a:e], cs[t + 1, b, a:e], hs[t + 1, b, a:e],
                            tanh_c[t if keep else 0, b, a:e], p_i, p_f, p_o)
             if valid[t, b] == 0:  # a padded step carries the state unchanged
                 for j in range(a, e):
@@ -427,12 +434,12 @@ def persistent_lstm_forward(lo, hi, workers, panels, xw, bias, hs, cs, tanh_c, k
 @_worker
 def persistent_lstm_backward(lo, hi, workers, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d, zero_row,
                              zero_bias, tail, tail_x, tail_c, counter):
-    """One worker's units of every step of ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0,
-    dz's columns in ``persistent.Plan.order``. ``d`` (2, 2, B, H) holds (dh, dc) twice, the gradients read and
-    those written in turn; d[1] holds the gradient of the final state on entry, and d[(T-1) % 2] that of the
-    initial state on return. ``zero_row`` (1, H) and ``zero_bias`` (H,) start dz<t> @ W_h.T from nothing."""
+    """One worker's units of every step of ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0.
+    ``d`` (2, 2, B, H) holds (dh, dc) twice, the gradients read and those written in turn; d[1] holds the
+    gradient of the final state on entry, and d[(T-1) % 2] that of the initial state on return. ``zero_row``
+    (1, H) and ``zero_bias`` (H,) start dz<t> @ W_h.T from nothing."""
     a, e = COLUMNS * lo, COLUMNS * hi
-    mine = slice(4 * a, 4 * e)
+    H = dy.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
     T, B = dy.shape[:2]
     for t in range(T - 1, -1, -1):
@@ -441,7 +448,7 @@ def persistent_lstm_backward(lo, hi, workers, panels, dz, dy, tanh_c, c_prev, va
         for b in range(B):
             for j in range(a, e):  # a loop, not a slice's +=, which would copy dy's row first
                 dh[b, j] += dy[t, b, j]
-            lstm_backward_row(dh[b, a:e], dc[b, a:e], dz[t, b, mine], tanh_c[t, b, a:e], c_prev[t, b, a:e],
+            lstm_backward_row(dh[b, a:e], dc[b, a:e], dz[t, b, a:], H, tanh_c[t, b, a:e], c_prev[t, b, a:e],
                               valid[t, b], dc_prev[b, a:e], p_i, p_f, p_o)
         _wait(counter, workers * (T - t))  # dz<t> of every unit is written
         _product(dz[t], zero_row, zero_bias, panels, lo, hi, dh_prev, a, 0, tail, tail_x, tail_c)

@@ -93,13 +93,10 @@ class LSTMCell(Cell):
                            dc_prev, *factors["peepholes"])  # dz_t holds the gate outputs until this call
         np.matmul(dz_t, factors["W_h_T"], out=dh_prev)
 
-    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer, order=None):
-        super().weight_grads(p, g, x, states, saved, factors, dz, buffer, order)
+    def weight_grads(self, p, g, x, states, saved, factors, dz, buffer):
+        super().weight_grads(p, g, x, states, saved, factors, dz, buffer)
         if self.peephole:
-            if order is None:
-                dz_i, dz_f, _, dz_o = blocks(dz, self.hidden_size, 4)
-            else:  # each gate's units in the layer's order, gathered from dz's columns
-                dz_i, dz_f, _, dz_o = (np.take(dz, k, axis=-1) for k in blocks(order.positions, self.hidden_size, 4))
+            dz_i, dz_f, _, dz_o = blocks(dz, self.hidden_size, 4)
             c = states[1]
             g["p_i"] += np.einsum("tbh,tbh->h", dz_i, c[:-1])
             g["p_f"] += np.einsum("tbh,tbh->h", dz_f, c[:-1])

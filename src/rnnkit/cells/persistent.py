@@ -14,8 +14,10 @@ numba inlines and compiles for the CPU at hand). It sums each product in the ord
 differ from OpenBLAS's in the last float32 bits; float64 keeps the layer's loop, the exact reference.
 
 What it took to make two workers faster than one (each measured on the AMD EPYC of the README):
-- the gate arrays' columns in the workers' order (``Plan``), so that a worker's part of a row is one slice
-  (per-gate slices of every row cost more than the kernels they fed);
+- the row kernels take a worker's units in place, its four gate blocks H apart in the layer's own column
+  order, through one view per block (gathering them into a private row cost as much as the kernel; indexing
+  one row at j and H + j kept the compiler from vectorising, 9x slower; an earlier column order that put a
+  worker's blocks side by side cost 1-3% more, in permuting W_x, b and the weight gradients);
 - arrays on 64-byte cache lines (``layers.workspace``): rows whose halves two workers write shared a line;
 - no reference counting in the workers (``kernels._worker``): counting row views of shared arrays in and
   out is an atomic add that both cores fought over;
@@ -73,55 +75,35 @@ def plan(cell, p, record, steps: int) -> Plan | None:
 
 
 class Plan:
-    """The workers' share of the units, and the column order of the gate arrays that goes with it.
-
-    Worker w owns units [a_w, e_w) (whole chunks of 32). In ``order``, the columns of W_x, b, x @ W_x, the
-    gates and dz are each worker's z_i, z_f, z_g, z_o side by side: original column g*H + a_w + j sits at
-    4 a_w + g (e_w - a_w) + j. So a worker's part of a row is one contiguous slice, which the element-wise
-    kernels read as they read a whole row in the layer's loop.
-    """
+    """The workers' share of the units: worker w owns units [32 bounds[w], 32 bounds[w + 1]), that is, columns
+    of every gate block of z, W_x, W_h and b (whole chunks of 32, which start on 128-byte boundaries, so no two
+    workers write one cache line)."""
 
     def __init__(self, hidden_size: int, count: int):
-        H, chunks = hidden_size, hidden_size // COLUMNS
-        self.hidden_size, self.count = H, count
+        chunks = hidden_size // COLUMNS
+        self.hidden_size, self.count = hidden_size, count
         self.bounds = [w * chunks // count for w in range(count + 1)]
-        units = [(COLUMNS * self.bounds[w], COLUMNS * self.bounds[w + 1]) for w in range(count)]
-        self.order = np.concatenate([np.arange(g * H + a, g * H + e) for a, e in units for g in range(4)])
-        self.positions = np.argsort(self.order)  # where each original column sits
-
-    def columns(self, array: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``array``'s last axis (4H gate columns) in ``order``, written to ``out``."""
-        return np.take(array, self.order, axis=-1, out=out)
-
-    def add_to_layer_order(self, target: np.ndarray, grad: np.ndarray) -> None:
-        """target += grad, with grad's last axis in ``order`` and target's in the layer's (slices, no copy)."""
-        H = self.hidden_size
-        for w in range(self.count):
-            a, e = COLUMNS * self.bounds[w], COLUMNS * self.bounds[w + 1]
-            for g in range(4):
-                target[..., g * H + a : g * H + e] += grad[..., 4 * a + g * (e - a) : 4 * a + (g + 1) * (e - a)]
 
     def forward(self, cell, p, xw, states, saved, valid, keep, buffer):
-        """The layer's forward loop: xw (T, B, 4H) holds x @ W_x in ``order`` and gets the gate outputs;
-        ``states`` (h, c), each (T+1, B, H), hold the initial state in [0]; ``valid`` is None or (T, B, 1);
-        ``buffer`` hands out the layer's reusable arrays."""
+        """The layer's forward loop: xw (T, B, 4H) holds x @ W_x and gets the gate outputs; ``states`` (h, c),
+        each (T+1, B, H), hold the initial state in [0]; ``valid`` is None or (T, B, 1); ``buffer`` hands out
+        the layer's reusable arrays."""
         H = self.hidden_size
         T, B = xw.shape[:2]
         # panels[g, c] = W_h[:, g*H + 32c : g*H + 32c + 32], (H, 32): gate g's columns of chunk c
         panels = buffer("panels", (4, H // COLUMNS, H, COLUMNS))
         np.copyto(panels, p["W_h"].reshape(H, 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
-        bias = self.columns(p["b"], buffer("b in order", (4 * H,)))
-        self._run(persistent_lstm_forward, H, buffer, (panels, xw, bias, *states, saved["tanh_c"], keep,
+        self._run(persistent_lstm_forward, H, buffer, (panels, xw, p["b"], *states, saved["tanh_c"], keep,
                                                        _valid(valid, T, B, buffer), *cell._peepholes(p)))
 
     def backward(self, cell, p, factors, dz, dy, dstate, buffer):
-        """The layer's backward loop; ``dz`` (in ``order``) holds the gate outputs on entry and dz on return.
+        """The layer's backward loop; ``dz`` holds the gate outputs on entry and dz on return.
         Returns the gradients (dh, dc) of the initial state, in the workspace."""
         H = self.hidden_size
         T, B = dy.shape[:2]
-        # panels[c] = W_h[32c : 32c + 32, order].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
+        # panels[c] = W_h[32c : 32c + 32, :].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
         panels = buffer("panels.T", (H // COLUMNS, 4 * H, COLUMNS))
-        pack_rows_transposed(p["W_h"], self.order, panels)
+        pack_rows_transposed(p["W_h"], panels)
         d = buffer("d", (2, 2, B, H))
         d[1, 0], d[1, 1] = dstate
         zero_row, zero_bias = buffer("zero row", (1, H)), buffer("zero bias", (H,))

@@ -239,9 +239,8 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
     T, B, F = x.shape
     H = cell.hidden_size
     engine = persistent.plan(cell, p, record, T)  # this loop as one compiled call, the cores sharing the units
-    W_x = p["W_x"] if engine is None else engine.columns(p["W_x"], buffer("W_x in order", p["W_x"].shape))
     xw = buffer("by_gate", (T, B, cell.n_gates * H))  # the GRU and LSTM write their gates over it; then dz
-    np.matmul(x.reshape(T * B, F), W_x, out=xw.reshape(T * B, -1))
+    np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
     if not cell.adds_bias:
         xw += p["b"]
     states = tuple(buffer(f"state_{name}", (T + 1, B, H)) for name in cell.state_names)  # [t + 1]: after step t
@@ -250,7 +249,7 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
     saved = cell.new_saved(T if keep else 1, B, buffer)
     if engine is not None:
         engine.forward(cell, p, xw, states, saved, mask, keep, buffer)
-        saved["engine"], saved["W_x in order"] = engine, W_x  # backward reads the gates in this order
+        saved["engine"] = engine
         return _forward_outputs(x, mask, states, saved, keep, buffer)
     padded = None if mask is None else ~mask
     with np.errstate(over="ignore"):
@@ -285,17 +284,12 @@ def _backward_direction(cell, p, g, cache, dy, dstate, buffer, record=None):
     if mask is not None:
         dy = np.multiply(dy, valid, out=buffer("dy", dy.shape))  # padded outputs are constants: no gradient
     engine = saved.get("engine")
-    if engine is not None and record is not None:  # a recording opened after forward: the layer's order
-        dz[...] = np.take(dz, engine.positions, axis=-1)
-        engine = None
-    if engine is None:
+    if engine is None or record is not None:  # a recording needs every step's gradients: the layer's loop
         d = _backward_loop(cell, p, factors, dz, dy, dstate, valid, buffer, record)
-        cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
-        dx = dz.reshape(T * B, -1) @ p["W_x"].T
     else:
         d = engine.backward(cell, p, factors, dz, dy, dstate, buffer)
-        cell.weight_grads(p, g, x, states, saved, factors, dz, buffer, order=engine)
-        dx = dz.reshape(T * B, -1) @ saved["W_x in order"].T
+    cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
+    dx = dz.reshape(T * B, -1) @ p["W_x"].T
     return dx.reshape(T, B, F), tuple(d)  # d lives in the workspace: the caller copies it
 
 
