@@ -3,9 +3,10 @@
 ``--task classify``: the names-origin classifier of ``rnnkit train --task classify``; ``--task tag``: the
 ``spaces`` tagger of ``rnnkit train --task tag``; ``--task translate``: the ``dates`` encoder-decoder with
 attention of ``rnnkit train --task translate`` (PyTorch has no additive attention module: it is written
-here from the same equations, and decoded greedily like rnnkit's). Same data, vocabulary and initial weights (PyTorch gets
-rnnkit's through interop), the same batches in the same order, the same Adam, clipping, cosine schedule and
-number of steps, dropout at the same places (each library draws its own masks). Both are scored on the
+here from the same equations, and decoded greedily like rnnkit's). Same data, vocabulary and initial weights
+(PyTorch gets rnnkit's through interop, and trains only the biases rnnkit has:
+``interop.pytorch.freeze_extra_biases``), the same batches in the same order, the same Adam, clipping,
+cosine schedule and number of steps, dropout at the same places (each library draws its own masks). Both are scored on the
 test split with their final weights. rnnkit trains through its own task code (``rnnkit.tasks``); PyTorch
 reads the padded batches with ``pack_padded_sequence``. The classifier pools "last" from the final states,
 which for a bidirectional layer are the forward direction's last valid step and the reverse direction's first.
@@ -27,7 +28,7 @@ import rnnkit  # noqa: E402  (before NumPy, so that OpenBLAS spins briefly: see 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from rnnkit.interop.pytorch import to_state_dict  # noqa: E402
+from rnnkit.interop.pytorch import freeze_extra_biases, to_state_dict  # noqa: E402
 from rnnkit.losses import softmax_cross_entropy  # noqa: E402
 from rnnkit.metrics import exact_match_and_cer  # noqa: E402
 from rnnkit.optim import Adam, clip_by_global_norm  # noqa: E402
@@ -130,6 +131,7 @@ def copy_seq2seq(ours, theirs: TorchSeq2Seq) -> None:
             getattr(theirs, name).weight.copy_(torch.from_numpy(lay[name].params["W"]))
         for name in ("encoder", "decoder"):
             getattr(theirs, name).load_state_dict(to_state_dict(lay[name], tensors=True))
+            freeze_extra_biases(getattr(theirs, name))  # rnnkit's parameters, no more
         for name in ("bridge", "head"):
             getattr(theirs, name).weight.copy_(torch.from_numpy(lay[name].params["W"].T.copy()))
             getattr(theirs, name).bias.copy_(torch.from_numpy(lay[name].params["b"]))
@@ -155,6 +157,7 @@ def copy_weights(ours, theirs: TorchModel) -> None:
         theirs.rnn.load_state_dict(to_state_dict(ours.rnn, tensors=True))
         theirs.head.weight.copy_(torch.from_numpy(ours.head.params["W"].T.copy()))
         theirs.head.bias.copy_(torch.from_numpy(ours.head.params["b"]))
+    freeze_extra_biases(theirs.rnn)  # rnnkit's parameters, no more
 
 
 def train_rnnkit(task, config):

@@ -109,3 +109,22 @@ def to_state_dict(layer: Recurrent, grads: bool = False, tensors: bool = False) 
 
         out = {key: torch.from_numpy(value) for key, value in out.items()}
     return out
+
+
+def freeze_extra_biases(module) -> None:
+    """Make a ``torch.nn.RNN``, ``GRU`` or ``LSTM`` train the parameters of its rnnkit twin, and no more.
+
+    PyTorch's module has two biases where rnnkit has one, b = bias_ih + bias_hh (the GRU's candidate block
+    aside, whose bias_hh is rnnkit's b_hn). Trained both, the sum gets the same gradient twice: under Adam,
+    whose step is about lr whatever the gradient's size, it moves twice as fast as rnnkit's b, and the two
+    libraries train different models from the same weights. This zeroes the gradient of those extra entries
+    of every bias_hh (a hook), so they stay as they are; load rnnkit's weights first (``to_state_dict`` puts
+    zeros there). Gradients computed are unchanged otherwise.
+    """
+    H = module.hidden_size
+    for name, value in module.named_parameters():
+        if name.startswith("bias_hh"):
+            kept = value.detach().new_zeros(value.shape)
+            if module.mode == "GRU":
+                kept[2 * H :] = 1  # b_hn: a parameter of rnnkit's GRU too
+            value.register_hook(lambda grad, kept=kept: grad * kept)
