@@ -25,7 +25,6 @@ from machine import describe, machine_line, user_environment
 user_environment()
 
 import rnnkit  # noqa: E402  (before NumPy, so that OpenBLAS spins briefly: see rnnkit/__init__.py)
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rnnkit.data import StreamBatches, Vocabulary, load_corpus  # noqa: E402
