@@ -48,6 +48,8 @@ CASES = {
     "three workers": dict(B=16, T=5, F=6, H=96, workers=3),
     "one worker": dict(B=16, T=5, F=6, H=64, workers=1),
     "deep, bidirectional, ragged": dict(B=5, T=6, F=8, H=64, layers=2, bidirectional=True, lengths=[6, 2, 4, 1, 5]),
+    "bidirectional (reversed input, a view)": dict(B=9, T=5, F=3, H=32, bidirectional=True),
+    "one input feature": dict(B=8, T=5, F=1, H=32),
     "peepholes, ragged": dict(B=11, T=7, F=4, H=32, peephole=True, lengths=[7, 3, 1, 7, 5, 2, 6, 4, 7, 1, 2]),
     "inference": dict(B=12, T=6, F=5, H=64, training=False),
     "long": dict(B=32, T=40, F=16, H=128),

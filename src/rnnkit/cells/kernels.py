@@ -404,30 +404,36 @@ def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c)
                         tail[r, k] = A[full + r, k]
                     for i in range(COLUMNS):
                         tail_x[r, i] = X[full + r if ldx else 0, j + i]
-                _block(tail.ctypes.data, K, P, tail_x.ctypes.data, COLUMNS, bias[j:].ctypes.data, tail_c.ctypes.data,
-                       COLUMNS, K)
+                _block(tail.ctypes.data, tail.shape[1], P, tail_x.ctypes.data, COLUMNS, bias[j:].ctypes.data,
+                       tail_c.ctypes.data, COLUMNS, K)
                 for r in range(B - full):
                     for i in range(COLUMNS):
                         C[full + r, j + i] = tail_c[r, i]
 
 
 @_worker
-def persistent_lstm_forward(lo, hi, workers, panels, xw, bias, hs, cs, tanh_c, keep, valid, p_i, p_f, p_o, tail,
-                            tail_x, tail_c, counter):
+def persistent_lstm_forward(lo, hi, workers, panels_x, panels_h, x, gates, bias, zero_row, zero_bias, hs, cs, tanh_c,
+                            keep, valid, p_i, p_f, p_o, tail, tail_x, tail_c, counter):
     """One worker's units [a, e) = [32 lo, 32 hi) of every step of ``layers.recurrent._forward_direction``'s
-    loop: its columns of z<t> (a to e of each gate block), then ``lstm_gates_row`` on them, as the loop runs
-    it on a whole row."""
+    loop: its columns of z<t> = b + x<t> @ W_x + h<t-1> @ W_h (a to e of each gate block), then
+    ``lstm_gates_row`` on them, as the loop runs it on a whole row. gates[t] (gates[0] unless ``keep``) gets
+    z<t>, then the gate outputs. b + x<t+1> @ W_x, which needs no h, is done before the barrier of step t."""
     a, e = COLUMNS * lo, COLUMNS * hi
     H = hs.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
-    for t in range(xw.shape[0]):
-        _product(hs[t], xw[t], bias, panels, lo, hi, xw[t], a, H, tail, tail_x, tail_c)  # z<t>
-        for b in range(xw.shape[1]):
-            lstm_gates_row(xw[t, b, a:], H, cs[t, b, a:e], cs[t + 1, b, a:e], hs[t + 1, b, a:e],
+    _product(x[0], zero_row, bias, panels_x, lo, hi, gates[0], a, H, tail, tail_x, tail_c)
+    for t in range(x.shape[0]):
+        z = gates[t if keep else 0]
+        _product(hs[t], z, zero_bias, panels_h, lo, hi, z, a, H, tail, tail_x, tail_c)
+        for b in range(x.shape[1]):
+            lstm_gates_row(z[b, a:], H, cs[t, b, a:e], cs[t + 1, b, a:e], hs[t + 1, b, a:e],
                            tanh_c[t if keep else 0, b, a:e], p_i, p_f, p_o)
             if valid[t, b] == 0:  # a padded step carries the state unchanged
                 for j in range(a, e):
                     hs[t + 1, b, j], cs[t + 1, b, j] = hs[t, b, j], cs[t, b, j]
+        if t + 1 < x.shape[0]:  # only this worker reads its columns of z: no need to wait for the others
+            _product(x[t + 1], zero_row, bias, panels_x, lo, hi, gates[t + 1 if keep else 0], a, H, tail, tail_x,
+                     tail_c)
         _wait(counter, workers * (t + 1))
 
 

@@ -11,8 +11,8 @@ For each layer and direction the loop (1) projects the inputs of all steps at on
 GEMM (the LSTM adds b in its step), (2) runs the cell step by step, saving what backward needs, and (3) in backward, runs the steps in
 reverse and hands the per-step gate gradients to the cell, which forms the weight gradients in one GEMM.
 
-For a float32 LSTM whose hidden size is a multiple of 32, on 32 steps or more, steps (2) and (3) run as one
-compiled call, the cores sharing the units (``cells/persistent.py``: the same equations, the same results up
+For a float32 LSTM whose hidden size is a multiple of 32, on 32 steps or more, steps (1) to (3) run as one
+compiled call forward and one backward, the cores sharing the units (``cells/persistent.py``: the same equations, the same results up
 to float32 rounding); float64, the other cells, short sequences and a recording keep the loop below.
 
 Masks mark right-padded sequences of different lengths: at a padded step the state is carried unchanged,
@@ -238,19 +238,20 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
     """
     T, B, F = x.shape
     H = cell.hidden_size
-    engine = persistent.plan(cell, p, record, T)  # this loop as one compiled call, the cores sharing the units
-    xw = buffer("by_gate", (T, B, cell.n_gates * H))  # the GRU and LSTM write their gates over it; then dz
-    np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
-    if not cell.adds_bias:
-        xw += p["b"]
     states = tuple(buffer(f"state_{name}", (T + 1, B, H)) for name in cell.state_names)  # [t + 1]: after step t
     for s, s0 in zip(states, state0):
         s[0] = s0
     saved = cell.new_saved(T if keep else 1, B, buffer)
-    if engine is not None:
-        engine.forward(cell, p, xw, states, saved, mask, keep, buffer)
+    engine = persistent.plan(cell, p, record, T)  # this loop as one compiled call, the cores sharing the units
+    if engine is not None:  # it projects the inputs itself, step by step, and keeps the gates only to train
+        gates = buffer("by_gate", (T if keep else 1, B, cell.n_gates * H))
+        engine.forward(cell, p, x, gates, states, saved, mask, keep, buffer)
         saved["engine"] = engine
         return _forward_outputs(x, mask, states, saved, keep, buffer)
+    xw = buffer("by_gate", (T, B, cell.n_gates * H))  # the GRU and LSTM write their gates over it; then dz
+    np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
+    if not cell.adds_bias:
+        xw += p["b"]
     padded = None if mask is None else ~mask
     with np.errstate(over="ignore"):
         for t in range(T):
