@@ -1,13 +1,16 @@
 """Where the time of a training step goes: the language-model step and the layer cases of speed.py, split by
-what runs (per-step GEMMs, element-wise kernels, per-step Python, copies, weight gradients, the rest).
+what runs (the persistent LSTM loop, per-step GEMMs, element-wise kernels, per-step Python, copies, weight
+gradients, the rest).
 
     python benchmarks/profile_step.py [--case lm|S|M|all] [--steps 30]
 
 Method: the steps run under cProfile, and every call's own time is assigned to a part by the function and
-its caller (a builtin called from ``weight_grads`` is a weight gradient). NumPy's ufuncs, matmul among them, are not
-calls cProfile records: their time is their caller's own time. The per-step GEMMs are told apart by making the cells' ``np.matmul`` a Python function for the run, which cProfile sees. cProfile adds about a microsecond to every Python call, so
-the profiled step is slower than a real one; the table also gives the unprofiled time.
-"""
+its caller (a builtin called from ``weight_grads`` is a weight gradient). NumPy's ufuncs, matmul among them,
+are not calls cProfile records: their time is their caller's own time. The per-step GEMMs of the layer's
+Python loop are told apart by making the cells' ``np.matmul`` a Python function for the run, which cProfile
+sees. The persistent LSTM loop is one call per layer and direction on this thread, plus the wait for its
+other workers (cProfile sees only this thread). cProfile adds about a microsecond to every Python call, so
+the profiled step is slower than a real one; the table also gives the unprofiled time."""
 
 from __future__ import annotations
 
@@ -77,6 +80,9 @@ def part_of(file: str, function: str, caller: tuple | None) -> str:
         return part_of(caller[0], caller[2], None)
     if function == "per_step_gemm":
         return "per-step GEMMs (h @ W_h, dz @ W_h.T)"
+    if file.endswith(("persistent.py", "threading.py")) or function.startswith("persistent_lstm") or \
+            function == "pack_rows_transposed":  # threading: its second worker, whose time this thread waits
+        return "persistent LSTM loop (its products, input projection and element-wise steps)"
     if file.endswith("kernels.py"):
         return "element-wise kernels (numba)"
     if file.endswith(("lstm.py", "gru.py", "rnn.py")) and function in ("step", "step_backward", "backward_factors"):
