@@ -12,8 +12,9 @@ GEMM (the LSTM adds b in its step), (2) runs the cell step by step, saving what 
 reverse and hands the per-step gate gradients to the cell, which forms the weight gradients in one GEMM.
 
 For a float32 LSTM whose hidden size is a multiple of 32, on 32 steps or more, steps (1) to (3) run as one
-compiled call forward and one backward, the cores sharing the units (``cells/persistent.py``: the same equations, the same results up
-to float32 rounding); float64, the other cells, short sequences and a recording keep the loop below.
+compiled call forward and one backward, the cores sharing the units (``cells/persistent.py``: the same
+equations, the same results up to float32 rounding); float64, the other cells, short sequences and a
+recording keep the loop below.
 
 Masks mark right-padded sequences of different lengths: at a padded step the state is carried unchanged,
 the output is zero and nothing there receives gradient. The reverse direction reads each sequence from its
