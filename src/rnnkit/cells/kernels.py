@@ -443,7 +443,7 @@ def persistent_lstm_backward(lo, hi, workers, panels, dz, dy, tanh_c, c_prev, va
     """One worker's units of every step of ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0.
     ``d`` (2, 2, B, H) holds (dh, dc) twice, the gradients read and those written in turn; d[1] holds the
     gradient of the final state on entry, and d[(T-1) % 2] that of the initial state on return. ``zero_row``
-    (1, H) and ``zero_bias`` (H,) start dz<t> @ W_h.T from nothing."""
+    and ``zero_bias``, zeros at least H wide, start dz<t> @ W_h.T from nothing."""
     a, e = COLUMNS * lo, COLUMNS * hi
     H = dy.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]

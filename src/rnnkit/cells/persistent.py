@@ -93,15 +93,9 @@ class Plan:
         initial state in [0]; ``valid`` is None or (T, B, 1); ``buffer`` hands out the layer's arrays."""
         H = self.hidden_size
         T, B, F = x.shape
-        # panels_x[g, c] = W_x[:, g*H + 32c : g*H + 32c + 32], (F, 32): gate g's columns of chunk c; W_h's alike
-        panels_x = buffer("panels_x", (4, H // COLUMNS, F, COLUMNS))
-        np.copyto(panels_x, p["W_x"].reshape(F, 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
-        panels_h = buffer("panels_h", (4, H // COLUMNS, H, COLUMNS))
-        np.copyto(panels_h, p["W_h"].reshape(H, 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
-        zero_row, zero_bias = buffer("zero row", (1, 4 * H)), buffer("zero bias", (4 * H,))
-        zero_row[...], zero_bias[...] = 0, 0
+        panels_x, panels_h = _column_panels(p["W_x"], H, buffer, "W_x"), _column_panels(p["W_h"], H, buffer, "W_h")
         self._run(persistent_lstm_forward, max(F, H), buffer,
-                  (panels_x, panels_h, x, gates, p["b"], zero_row, zero_bias, *states, saved["tanh_c"], keep,
+                  (panels_x, panels_h, x, gates, p["b"], *_zeros(H, buffer), *states, saved["tanh_c"], keep,
                    _valid(valid, T, B, buffer), *cell._peepholes(p)))
 
     def backward(self, cell, p, factors, dz, dy, dstate, buffer):
@@ -114,11 +108,9 @@ class Plan:
         pack_rows_transposed(p["W_h"], panels)
         d = buffer("d", (2, 2, B, H))
         d[1, 0], d[1, 1] = dstate
-        zero_row, zero_bias = buffer("zero row", (1, 4 * H)), buffer("zero bias", (4 * H,))
-        zero_row[...], zero_bias[...] = 0, 0
         self._run(persistent_lstm_backward, 4 * H, buffer, (panels[None], dz, dy, factors["tanh_c"], factors["c_prev"],
-                                                            factors["valid"], *factors["peepholes"], d, zero_row,
-                                                            zero_bias))
+                                                            factors["valid"], *factors["peepholes"], d,
+                                                            *_zeros(H, buffer)))
         return d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]
 
     def _run(self, target, K, buffer, args):
@@ -139,6 +131,20 @@ class Plan:
 
 
 _plan = functools.lru_cache(Plan)  # a plan holds nothing of a call: one per (H, workers) serves them all
+
+
+def _column_panels(W, H, buffer, name):
+    """panels[g, c] = W[:, g*H + 32c : g*H + 32c + 32], (rows, 32): gate g's columns of chunk c, contiguous."""
+    panels = buffer(f"panels {name}", (4, H // COLUMNS, len(W), COLUMNS))
+    np.copyto(panels, W.reshape(len(W), 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
+    return panels
+
+
+def _zeros(H, buffer):
+    """A zero row (1, 4H) and a zero bias (4H,): the X and bias of a product that starts from nothing."""
+    row, bias = buffer("zero row", (1, 4 * H)), buffer("zero bias", (4 * H,))
+    row[...], bias[...] = 0, 0
+    return row, bias
 
 
 def _valid(valid, T, B, buffer):
