@@ -53,7 +53,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     print(machine_line(describe()))
-    print(f"workers: {persistent.workers(256)}; OpenBLAS spin shortened: {persistent.short_blas_spin}")
+    print(f"workers: {persistent.workers()}; OpenBLAS spin shortened: {persistent.short_blas_spin}")
     print("| case | Python loop, ms | persistent loop, ms | ratio |\n|---|---|---|---|")
     cases = list(layer_cases())
     lm_step, _ = speed.language_model_case()

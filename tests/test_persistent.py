@@ -22,7 +22,7 @@ def run(mode, monkeypatch, B, T, F, H, workers=2, layers=1, bidirectional=False,
         training=True):
     """Forward (and backward) with random weights, states and upstream gradients; every output and gradient."""
     monkeypatch.setattr(persistent, "mode", mode)
-    monkeypatch.setattr(persistent, "workers", lambda hidden_size: workers)
+    monkeypatch.setattr(persistent, "workers", lambda: workers)
     layer = rnnkit.LSTM(F, H, layers, bidirectional=bidirectional, peephole=peephole, seed=0)
     rng = np.random.default_rng(1)
     for value in layer.params.values():
@@ -53,6 +53,11 @@ CASES = {
     "peepholes, ragged": dict(B=11, T=7, F=4, H=32, peephole=True, lengths=[7, 3, 1, 7, 5, 2, 6, 4, 7, 1, 2]),
     "inference": dict(B=12, T=6, F=5, H=64, training=False),
     "long": dict(B=32, T=40, F=16, H=128),
+    "rows shared, a tail": dict(B=21, T=5, F=6, H=64, workers=2),
+    "rows shared by three, peepholes, ragged": dict(B=26, T=6, F=5, H=32, workers=3, peephole=True,
+                                                    lengths=[6, 1, 3, 6, 2, 5, 4, 6, 1, 2, 3, 6, 5] * 2),
+    "rows shared, deep, bidirectional, inference": dict(B=16, T=5, F=4, H=32, layers=2, bidirectional=True,
+                                                        training=False),
 }
 
 
@@ -90,9 +95,16 @@ def test_product_starts_from_x_and_bias(rows):
     np.testing.assert_allclose(C[:, :32], A.astype(np.float64) @ P[0, 0], rtol=1e-5, atol=1e-5)
 
 
-def test_plan_shares_whole_chunks_of_units():
-    assert persistent.Plan(96, 2).bounds == [0, 1, 3]  # units 0-31 and 32-95
-    assert persistent.Plan(256, 3).bounds == [0, 2, 5, 8]
+def test_plan_shares_rows_when_each_worker_gets_a_block_of_them():
+    assert persistent.Plan(96, 2).shares(16) == [(0, 8, 0, 3), (8, 16, 0, 3)]
+    assert persistent.Plan(64, 3).shares(37) == [(0, 8, 0, 2), (8, 16, 0, 2), (16, 37, 0, 2)]  # 4 blocks, a tail
+    assert persistent.Plan(64, 1).shares(5) == [(0, 5, 0, 2)]
+
+
+def test_plan_shares_whole_chunks_of_units_of_a_small_batch():
+    assert persistent.Plan(96, 2).shares(15) == [(0, 15, 0, 1), (0, 15, 1, 3)]  # units 0-31 and 32-95
+    assert persistent.Plan(256, 3).shares(8) == [(0, 8, 0, 2), (0, 8, 2, 5), (0, 8, 5, 8)]
+    assert persistent.Plan(64, 3).shares(8) == [(0, 8, 0, 1), (0, 8, 1, 2)]  # no more workers than chunks
 
 
 def test_plans_only_what_it_computes(monkeypatch):
@@ -115,13 +127,13 @@ def test_auto_waits_for_a_short_blas_spin_or_one_thread(monkeypatch):
     monkeypatch.setattr(persistent, "mode", "auto")
     lstm = rnnkit.LSTM(4, 64)
     p = lstm._group(lstm.params, 0, 0)
-    monkeypatch.setattr(persistent, "workers", lambda hidden_size: 2)
+    monkeypatch.setattr(persistent, "workers", lambda: 2)
     monkeypatch.setattr(persistent, "short_blas_spin", False)
     assert persistent.plan(lstm.cell, p, None, 40) is None
     monkeypatch.setattr(persistent, "short_blas_spin", True)
     assert persistent.plan(lstm.cell, p, None, 40).count == 2
     monkeypatch.setattr(persistent, "short_blas_spin", False)
-    monkeypatch.setattr(persistent, "workers", lambda hidden_size: 1)
+    monkeypatch.setattr(persistent, "workers", lambda: 1)
     assert persistent.plan(lstm.cell, p, None, 40).count == 1
     assert persistent.plan(lstm.cell, p, None, persistent.MIN_STEPS - 1) is None  # too short to repay the start
 

@@ -412,53 +412,58 @@ def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c)
 
 
 @_worker
-def persistent_lstm_forward(lo, hi, workers, panels_x, panels_h, x, gates, bias, zero_row, zero_bias, hs, cs, tanh_c,
-                            keep, valid, p_i, p_f, p_o, tail, tail_x, tail_c, counter):
-    """One worker's units [a, e) = [32 lo, 32 hi) of every step of ``layers.recurrent._forward_direction``'s
-    loop: its columns of z<t> = b + x<t> @ W_x + h<t-1> @ W_h (a to e of each gate block), then
-    ``lstm_gates_row`` on them, as the loop runs it on a whole row. gates[t] (gates[0] unless ``keep``) gets
-    z<t>, then the gate outputs. b + x<t+1> @ W_x, which needs no h, is done before the barrier of step t."""
+def persistent_lstm_forward(r0, r1, lo, hi, sharing, panels_x, panels_h, x, gates, bias, zero_row, zero_bias, hs, cs,
+                            tanh_c, keep, valid, p_i, p_f, p_o, tail, tail_x, tail_c, counter):
+    """One worker's share of every step of ``layers.recurrent._forward_direction``'s loop: rows [r0, r1) of
+    the batch and units [a, e) = [32 lo, 32 hi). Its columns of z<t> = b + x<t> @ W_x + h<t-1> @ W_h (a to e
+    of each gate block), then ``lstm_gates_row`` on them, as the loop runs it on a whole row. gates[t]
+    (gates[0] unless ``keep``) gets z<t>, then the gate outputs. b + x<t+1> @ W_x, which needs no h, is done
+    before the barrier of step t, where the ``sharing`` workers that share each row's units meet."""
     a, e = COLUMNS * lo, COLUMNS * hi
     H = hs.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
-    _product(x[0], zero_row, bias, panels_x, lo, hi, gates[0], a, H, tail, tail_x, tail_c)
+    _product(x[0, r0:r1], zero_row, bias, panels_x, lo, hi, gates[0, r0:r1], a, H, tail, tail_x, tail_c)
     for t in range(x.shape[0]):
-        z = gates[t if keep else 0]
-        _product(hs[t], z, zero_bias, panels_h, lo, hi, z, a, H, tail, tail_x, tail_c)
-        for b in range(x.shape[1]):
-            lstm_gates_row(z[b, a:], H, cs[t, b, a:e], cs[t + 1, b, a:e], hs[t + 1, b, a:e],
+        z = gates[t if keep else 0, r0:r1]
+        _product(hs[t, r0:r1], z, zero_bias, panels_h, lo, hi, z, a, H, tail, tail_x, tail_c)
+        for b in range(r0, r1):
+            lstm_gates_row(z[b - r0, a:], H, cs[t, b, a:e], cs[t + 1, b, a:e], hs[t + 1, b, a:e],
                            tanh_c[t if keep else 0, b, a:e], p_i, p_f, p_o)
             if valid[t, b] == 0:  # a padded step carries the state unchanged
                 for j in range(a, e):
                     hs[t + 1, b, j], cs[t + 1, b, j] = hs[t, b, j], cs[t, b, j]
-        if t + 1 < x.shape[0]:  # only this worker reads its columns of z: no need to wait for the others
-            _product(x[t + 1], zero_row, bias, panels_x, lo, hi, gates[t + 1 if keep else 0], a, H, tail, tail_x,
-                     tail_c)
-        _wait(counter, workers * (t + 1))
+        if t + 1 < x.shape[0]:  # only this worker reads its part of z: no need to wait for the others
+            _product(x[t + 1, r0:r1], zero_row, bias, panels_x, lo, hi, gates[t + 1 if keep else 0, r0:r1], a, H,
+                     tail, tail_x, tail_c)
+        if sharing > 1:
+            _wait(counter, sharing * (t + 1))
 
 
 @_worker
-def persistent_lstm_backward(lo, hi, workers, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d, zero_row,
-                             zero_bias, tail, tail_x, tail_c, counter):
-    """One worker's units of every step of ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0.
-    ``d`` (2, 2, B, H) holds (dh, dc) twice, the gradients read and those written in turn; d[1] holds the
-    gradient of the final state on entry, and d[(T-1) % 2] that of the initial state on return. ``zero_row``
-    and ``zero_bias``, zeros at least H wide, start dz<t> @ W_h.T from nothing."""
+def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d,
+                             zero_row, zero_bias, tail, tail_x, tail_c, counter):
+    """One worker's share (rows [r0, r1), units [32 lo, 32 hi)) of every step of
+    ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0. ``d`` (2, 2, B, H) holds (dh, dc)
+    twice, the gradients read and those written in turn; d[1] holds the gradient of the final state on entry,
+    and d[(T-1) % 2] that of the initial state on return. ``zero_row`` and ``zero_bias``, zeros at least H
+    wide, start dz<t> @ W_h.T from nothing. Workers that share units meet before the product, which reads
+    dz<t> of every unit."""
     a, e = COLUMNS * lo, COLUMNS * hi
     H = dy.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
-    T, B = dy.shape[:2]
+    T = dy.shape[0]
     for t in range(T - 1, -1, -1):
         dh, dc = d[(T - t) % 2]
         dh_prev, dc_prev = d[(T - 1 - t) % 2]
-        for b in range(B):
+        for b in range(r0, r1):
             for j in range(a, e):  # a loop, not a slice's +=, which would copy dy's row first
                 dh[b, j] += dy[t, b, j]
             lstm_backward_row(dh[b, a:e], dc[b, a:e], dz[t, b, a:], H, tanh_c[t, b, a:e], c_prev[t, b, a:e],
                               valid[t, b], dc_prev[b, a:e], p_i, p_f, p_o)
-        _wait(counter, workers * (T - t))  # dz<t> of every unit is written
-        _product(dz[t], zero_row, zero_bias, panels, lo, hi, dh_prev, a, 0, tail, tail_x, tail_c)
-        for b in range(B):
+        if sharing > 1:
+            _wait(counter, sharing * (T - t))  # dz<t> of every unit is written
+        _product(dz[t, r0:r1], zero_row, zero_bias, panels, lo, hi, dh_prev[r0:r1], a, 0, tail, tail_x, tail_c)
+        for b in range(r0, r1):
             if valid[t, b] == 0:  # a padded step passed its state through unchanged, and so its gradient
                 for j in range(a, e):
                     dh_prev[b, j] += dh[b, j]

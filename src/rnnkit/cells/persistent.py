@@ -1,22 +1,35 @@
 """The LSTM's time loop as one compiled call per layer and direction ("Persistent RNNs", Diamos et al. 2016).
 
 The layer's Python loop (``layers/recurrent.py``) calls OpenBLAS for h<t-1> @ W_h at every step, and OpenBLAS
-packs W_h again on every call and runs these small products at 60-75% of its peak. Here the cores share the
-hidden units instead: each worker owns a range of units (32 at a time), its columns of every gate of W_x and
-W_h are packed once per call, and then, step after step, it computes its columns of z<t> = x<t> @ W_x + b +
-h<t-1> @ W_h, the element-wise step of its units (``kernels.lstm_gates_row``, the same equations as the
-loop's), and meets the other workers at one barrier before anyone reads h<t>. The input projection is in the
-loop too: b + x<t+1> @ W_x needs no h, so a worker does it before that barrier, and no (T, B, 4H) array of
-projections goes through memory (inference 8% faster at S and M than with OpenBLAS's projection of all steps
-first, training 0.5-1%: interleaved A/B in one process, 200 pairs of calls). Backward is the same with
-dz<t> @ W_h.T: a worker's units of dh<t-1> need its rows of W_h. No Python runs per step.
+packs W_h again on every call and runs these small products at 60-75% of its peak. Here W_x and W_h are packed
+once per call into 32-column panels, and each worker runs every step of its share of the work with no Python
+in between: its part of z<t> = x<t> @ W_x + b + h<t-1> @ W_h, then the element-wise step of its units
+(``kernels.lstm_gates_row``, the same equations as the loop's). The input projection is in the loop too:
+b + x<t+1> @ W_x needs no h, so a worker does it before it moves on, and no (T, B, 4H) array of projections
+goes through memory (inference 8% faster at S and M than with OpenBLAS's projection of all steps first,
+training 0.5-1%: interleaved A/B in one process, 200 pairs of calls). Backward is the same with dz<t> @ W_h.T.
+
+How the workers share the work (``Plan.shares``):
+- **by rows of the batch**, when each worker can have a block of 8 rows or more: a sequence's steps need
+  nothing of another sequence, so the workers never wait for each other, and each reads and writes whole
+  rows. Against the split by units below: inference 0.86 at S (B 32, H 128), 0.95 at M (B 64, H 256);
+  training 0.91-0.92 at S, 0.94-0.96 at M; LM step 0.95-0.96 (interleaved A/B in one process, median pair
+  ratios). The weights no longer stay in one core's cache (each core reads all of them every step), but at
+  these batches the products are bound by arithmetic, not by reading W from L2 or L3;
+- **by units** otherwise, as in "Persistent RNNs": each worker owns a range of units (32 at a time), its
+  columns of every gate, and the workers meet at one barrier per step before anyone reads h<t>. With 8
+  sequences the split by rows (one worker) took 1.3-1.7x as long as this one.
+Two workers writing the two halves of each row, on separate cache lines, ran the forward's element-wise part
+at 4.3-5.2 ns per unit against 2.5-3.5 with arrays of their own (H 128 and 256, best of 30; likely the
+hardware prefetchers pulling in the other core's lines next to a core's own, not proven); that, and a
+barrier per step, is what the split by rows takes away.
 
 The products use a small sgemm microkernel written in LLVM IR (``kernels._block``: an 8 x 32 block of
 C = A @ P from 8 rows of A and a packed 32-column panel P, in 16 vector accumulators of 16 floats, which
 numba inlines and compiles for the CPU at hand). It sums each product in the order k = 0, 1, ..., so results
 differ from OpenBLAS's in the last float32 bits; float64 keeps the layer's loop, the exact reference.
 
-What it took to make two workers faster than one (each measured on the AMD EPYC of the README):
+What it took to make two workers faster than one sharing units (each measured on the AMD EPYC of the README):
 - the row kernels take a worker's units in place, its four gate blocks H apart in the layer's own column
   order, through one view per block (gathering them into a private row cost as much as the kernel; indexing
   one row at j and H + j kept the compiler from vectorising, 9x slower; an earlier column order that put a
@@ -25,8 +38,6 @@ What it took to make two workers faster than one (each measured on the AMD EPYC 
 - no reference counting in the workers (``kernels._worker``): counting row views of shared arrays in and
   out is an atomic add that both cores fought over;
 - loops, not slice assignments, which numba may compile as a copy into a fresh array.
-The element-wise parts stream the gate arrays from memory, so they gain little from a second core; the
-products do (at B = 32, H = 256 they ran at 178-195 GFLOP/s on two workers, 101-105 on one).
 
 Workers are as many as NumPy's BLAS has threads (``OPENBLAS_NUM_THREADS=1`` gives one). Spinning threads
 beside the workers would halve their speed: OpenBLAS's idle threads spin for about 0.1 s after each call, so
@@ -54,10 +65,10 @@ short_blas_spin = False  # set by rnnkit/__init__.py when it shortened OpenBLAS'
 _blas = ThreadpoolController().select(user_api="blas").lib_controllers
 
 
-def workers(hidden_size: int) -> int:
-    """As many workers as NumPy's BLAS has threads, and no more than chunks of 32 units."""
+def workers() -> int:
+    """As many workers as NumPy's BLAS has threads."""
     threads = _blas[0].get_num_threads() if _blas else 1
-    return max(1, min(threads or 1, hidden_size // COLUMNS))
+    return max(1, threads or 1)
 
 
 MIN_STEPS = 32  # shorter sequences do not repay starting the workers and packing W_h (measured above)
@@ -71,21 +82,31 @@ def plan(cell, p, record, steps: int) -> Plan | None:
         return None
     if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS or (steps < MIN_STEPS and mode != "on"):
         return None
-    count = workers(cell.hidden_size)
+    count = workers()
     if mode == "on" or short_blas_spin or count == 1:
         return _plan(cell.hidden_size, count)
     return None
 
 
 class Plan:
-    """The workers' share of the units: worker w owns units [32 bounds[w], 32 bounds[w + 1]), that is, columns
-    of every gate block of z, W_x, W_h and b (whole chunks of 32, which start on 128-byte boundaries, so no two
-    workers write one cache line)."""
+    """How ``count`` workers share a call (``shares``): by rows of the batch when each can have a block of 8
+    rows or more, else by units. A worker that owns whole rows owns all their units and needs no other; one
+    that owns units [32 lo, 32 hi) of every row meets the others once per step. Units go in whole chunks of 32,
+    which start on 128-byte boundaries, so no two workers write one cache line."""
 
     def __init__(self, hidden_size: int, count: int):
-        chunks = hidden_size // COLUMNS
         self.hidden_size, self.count = hidden_size, count
-        self.bounds = [w * chunks // count for w in range(count + 1)]
+
+    def shares(self, batch: int) -> list[tuple[int, int, int, int]]:
+        """(r0, r1, lo, hi) per worker: rows [r0, r1) and chunks [lo, hi) of units."""
+        chunks = self.hidden_size // COLUMNS
+        if batch >= ROWS * self.count:
+            blocks = batch // ROWS
+            rows = [ROWS * (w * blocks // self.count) for w in range(self.count)] + [batch]
+            return [(rows[w], rows[w + 1], 0, chunks) for w in range(self.count)]
+        count = min(self.count, chunks)
+        units = [w * chunks // count for w in range(count + 1)]
+        return [(0, batch, units[w], units[w + 1]) for w in range(count)]
 
     def forward(self, cell, p, x, gates, states, saved, valid, keep, buffer):
         """The layer's forward loop, its input projection included: x (T, B, F) time-major; gates (T, B, 4H),
@@ -94,7 +115,7 @@ class Plan:
         H = self.hidden_size
         T, B, F = x.shape
         panels_x, panels_h = _column_panels(p["W_x"], H, buffer, "W_x"), _column_panels(p["W_h"], H, buffer, "W_h")
-        self._run(persistent_lstm_forward, max(F, H), buffer,
+        self._run(persistent_lstm_forward, B, max(F, H), buffer,
                   (panels_x, panels_h, x, gates, p["b"], *_zeros(H, buffer), *states, saved["tanh_c"], keep,
                    _valid(valid, T, B, buffer), *cell._peepholes(p)))
 
@@ -108,24 +129,26 @@ class Plan:
         pack_rows_transposed(p["W_h"], panels)
         d = buffer("d", (2, 2, B, H))
         d[1, 0], d[1, 1] = dstate
-        self._run(persistent_lstm_backward, 4 * H, buffer, (panels[None], dz, dy, factors["tanh_c"], factors["c_prev"],
-                                                            factors["valid"], *factors["peepholes"], d,
-                                                            *_zeros(H, buffer)))
+        self._run(persistent_lstm_backward, B, 4 * H, buffer, (panels[None], dz, dy, factors["tanh_c"],
+                                                               factors["c_prev"], factors["valid"],
+                                                               *factors["peepholes"], d, *_zeros(H, buffer)))
         return d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]
 
-    def _run(self, target, K, buffer, args):
-        """target(lo, hi, count, *args, tail, tail_x, tail_c, counter) on the workers, this thread the first;
-        each has its own tail rows of A (K wide, as wide as any A), X and C (32 wide) for a batch that is not a
-        multiple of 8 (the rows past the batch only fill a block whose extra rows are thrown away)."""
-        bounds, count = self.bounds, self.count
+    def _run(self, target, B, K, buffer, args):
+        """target(r0, r1, lo, hi, sharing, *args, tail, tail_x, tail_c, counter) on the workers, this thread the
+        first; ``sharing`` is how many meet at each step (1: none). Each has its own tail rows of A (K wide, as
+        wide as any A), X and C (32 wide) for rows past its last block of 8 (the rows past its share only fill
+        a block whose extra rows are thrown away)."""
+        shares = self.shares(B)
+        sharing = sum(r0 == 0 for r0, *_ in shares)  # the workers on the same rows: all of them, or one
         scratch = [(buffer(f"tail {w} {K}", (ROWS, K)), buffer(f"tail_x {w}", (ROWS, COLUMNS)),
-                    buffer(f"tail_c {w}", (ROWS, COLUMNS))) for w in range(count)]
+                    buffer(f"tail_c {w}", (ROWS, COLUMNS))) for w in range(len(shares))]
         counter = np.zeros(1, np.int64)
-        threads = [threading.Thread(target=target, args=(bounds[w], bounds[w + 1], count, *args, *scratch[w], counter))
-                   for w in range(1, count)]
+        threads = [threading.Thread(target=target, args=(*shares[w], sharing, *args, *scratch[w], counter))
+                   for w in range(1, len(shares))]
         for thread in threads:
             thread.start()
-        target(bounds[0], bounds[1], count, *args, *scratch[0], counter)
+        target(*shares[0], sharing, *args, *scratch[0], counter)
         for thread in threads:
             thread.join()
 
