@@ -388,15 +388,16 @@ def pack_rows_transposed(W, panels):
 def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c):
     """C[:, j : j+32] = X[:, j : j+32] + bias[j : j+32] + A @ panels[g, c] for every block g and chunks
     lo <= c < hi, where j = offset + g * width + 32 (c - lo); a one-row X stands for every row (X may be C).
-    Rows past the last full block of 8 go through the zero-padded tails."""
+    Rows of A may be any distance apart (the layer's batch-first input, read in place), their elements next to
+    each other. Rows past the last full block of 8 go through the zero-padded tails."""
     B, K = A.shape
-    ldc, ldx = C.shape[1], X.shape[1] if X.shape[0] > 1 else 0
+    lda, ldc, ldx = A.strides[0] // A.itemsize, C.shape[1], X.shape[1] if X.shape[0] > 1 else 0
     full = B - B % ROWS
     for g in range(panels.shape[0]):
         for c in range(lo, hi):
             j, P = offset + g * width + COLUMNS * (c - lo), panels[g, c].ctypes.data
             for r0 in range(0, full, ROWS):
-                _block(A[r0:].ctypes.data, K, P, X[r0 if ldx else 0 :, j:].ctypes.data, ldx, bias[j:].ctypes.data,
+                _block(A[r0:].ctypes.data, lda, P, X[r0 if ldx else 0 :, j:].ctypes.data, ldx, bias[j:].ctypes.data,
                        C[r0:, j:].ctypes.data, ldc, K)
             if full < B:  # element by element: a slice assignment could allocate, which _nrt=False forbids
                 for r in range(B - full):

@@ -88,8 +88,9 @@ class Recurrent(Layer):
         mask_tm, lengths = self._check_mask(mask, B, T)
 
         workspace = self._workspaces[bool(training)]
-        seq = workspace.get("x", (T, B, F))
-        seq[...] = x.transpose(1, 0, 2)  # time-major (T, B, F)
+        seq = x.transpose(1, 0, 2)  # time-major (T, B, F)
+        if training:  # the cache keeps the input: a copy of its own
+            seq = _copy(seq, workspace.get("x", seq.shape))
         finals = [np.empty_like(s) for s in states0]
         caches = []
         for layer in range(self.num_layers):
@@ -221,6 +222,11 @@ class Recurrent(Layer):
         return np.ascontiguousarray(mask.T)[:, :, None], mask.sum(axis=1)
 
 
+def _copy(source: np.ndarray, out: np.ndarray) -> np.ndarray:
+    out[...] = source
+    return out
+
+
 def _reverse(seq: np.ndarray, lengths) -> np.ndarray:
     """Each sequence of (T, B, ...) reversed within its own length; padded steps stay where they are."""
     if lengths is None:
@@ -243,7 +249,9 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
     for s, s0 in zip(states, state0):
         s[0] = s0
     saved = cell.new_saved(T if keep else 1, B, buffer)
-    engine = persistent.plan(cell, p, record, T)  # this loop as one compiled call, the cores sharing the units
+    engine = persistent.plan(cell, p, record, T)  # this loop as one compiled call, the cores sharing the work
+    if not x.flags.c_contiguous and (engine is None or x.strides[2] != x.itemsize):
+        x = _copy(x, buffer("x", x.shape))  # the engine reads rows of x in place, wherever they are
     if engine is not None:  # it projects the inputs itself, step by step, and keeps the gates only to train
         gates = buffer("by_gate", (T if keep else 1, B, cell.n_gates * H))
         engine.forward(cell, p, x, gates, states, saved, mask, keep, buffer)
