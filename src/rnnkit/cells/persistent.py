@@ -44,9 +44,10 @@ CPU of its own for the call (``_cpus``; the caller's thread is unpinned again af
 beside the workers would halve their speed: OpenBLAS's idle threads spin for about 0.1 s after each call, so
 ``rnnkit/__init__.py`` shortens that to 2^20 cycles when it is imported before NumPy, and the engine runs only
 when that took effect or BLAS has one thread (``mode = "on"`` or ``RNNKIT_PERSISTENT=on`` forces it, ``"off"``
-turns it off). Sequences shorter than ``MIN_STEPS`` keep the layer's loop: a training step of a 32 -> 256
-LSTM on 64 sequences took 0.95-1.26x the loop's time at 8 steps, 0.98-1.17x at 16, 0.97-1.04x at 32 and
-0.88-0.91x at 64.
+turns it off). Sequences shorter than ``MIN_STEPS`` keep the layer's loop. A training step of a 32 -> 256 LSTM
+on 64 sequences took 0.90x the loop's time at 8 steps, 0.96x at 4 and 1.04x at 2; inference 0.89x at 8, 1.01x
+at 4, 1.30x at 2; on 8 sequences (units shared) training took 0.87x at 8 steps (interleaved in one process,
+200 pairs of calls, median pair ratios). With the units shared on every batch, 32 steps had been the break-even.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def workers() -> int:
     return max(1, threads or 1)
 
 
-MIN_STEPS = 32  # shorter sequences do not repay starting the workers and packing W_h (measured above)
+MIN_STEPS = 8  # shorter sequences do not repay starting the workers and packing W_h (measured above)
 
 
 def plan(cell, p, record, steps: int) -> Plan | None:

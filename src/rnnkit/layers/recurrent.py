@@ -11,8 +11,8 @@ For each layer and direction the loop (1) projects the inputs of all steps at on
 GEMM (the LSTM adds b in its step), (2) runs the cell step by step, saving what backward needs, and (3) in backward, runs the steps in
 reverse and hands the per-step gate gradients to the cell, which forms the weight gradients in one GEMM.
 
-For a float32 LSTM whose hidden size is a multiple of 32, on 32 steps or more, steps (1) to (3) run as one
-compiled call forward and one backward, the cores sharing the units (``cells/persistent.py``: the same
+For a float32 LSTM whose hidden size is a multiple of 32, on 8 steps or more, steps (1) to (3) run as one
+compiled call forward and one backward, the cores sharing the work (``cells/persistent.py``: the same
 equations, the same results up to float32 rounding); float64, the other cells, short sequences and a
 recording keep the loop below.
 
