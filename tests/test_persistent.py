@@ -1,8 +1,5 @@
 """The persistent LSTM loop (cells/persistent.py) against the layer's own loop, on the same float32 weights."""
 
-import os
-import threading
-
 import numpy as np
 import pytest
 
@@ -162,23 +159,3 @@ def test_a_recording_opened_between_forward_and_backward(monkeypatch, engine):
         with pytest.raises(ValueError, match="forward recorded too"), record(lstm):
             lstm.backward(np.ones_like(y))
     assert engine == ["forward"]
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs two CPUs that threads can be pinned to")
-def test_workers_run_on_cpus_of_their_own_and_the_caller_is_unpinned_after(monkeypatch):
-    allowed = os.sched_getaffinity(0)
-    cpus = persistent._cpus(3)
-    assert cpus[0] not in cpus[1:] and set(cpus) <= allowed and persistent._cpus(1) is None
-    seen = {}
-    monkeypatch.setattr(persistent, "_pinned", lambda cpu, target, *args: seen.setdefault("helper", cpu))
-    caller = lambda *args: seen.setdefault("caller", os.sched_getaffinity(0))  # noqa: E731
-    persistent.Plan(64, 2)._run(caller, 32, 8, lambda name, shape: np.empty(shape, np.float32), ())
-    assert len(seen["caller"]) == 1 and seen["helper"] not in seen["caller"]
-    assert os.sched_getaffinity(0) == allowed
-    monkeypatch.undo()
-    record = lambda: seen.update(pinned=os.sched_getaffinity(0))  # noqa: E731
-    helper = threading.Thread(target=persistent._pinned, args=(cpus[1], record))
-    helper.start()
-    helper.join()
-    assert seen["pinned"] == {cpus[1]}

@@ -39,8 +39,8 @@ What it took to make two workers faster than one sharing units (each measured on
   out is an atomic add that both cores fought over;
 - loops, not slice assignments, which numba may compile as a copy into a fresh array.
 
-Workers are as many as NumPy's BLAS has threads (``OPENBLAS_NUM_THREADS=1`` gives one), each pinned to a
-CPU of its own for the call (``_cpus``; the caller's thread is unpinned again after it). Spinning threads
+Workers are as many as NumPy's BLAS has threads (``OPENBLAS_NUM_THREADS=1`` gives one): the calling thread and
+threads kept for the others, each pinned to a CPU of its own for the call (``threads.py``). Spinning threads
 beside the workers would halve their speed: OpenBLAS's idle threads spin for about 0.1 s after each call, so
 ``rnnkit/__init__.py`` shortens that to 2^20 cycles when it is imported before NumPy, and the engine runs only
 when that took effect or BLAS has one thread (``mode = "on"`` or ``RNNKIT_PERSISTENT=on`` forces it, ``"off"``
@@ -52,14 +52,13 @@ at 4, 1.30x at 2; on 8 sequences (units shared) training took 0.87x at 8 steps (
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
-import threading
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from . import threads
 from .kernels import COLUMNS, ROWS, pack_rows_transposed, persistent_lstm_backward, persistent_lstm_forward
 from .lstm import LSTMCell
 
@@ -138,59 +137,19 @@ class Plan:
         return d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]
 
     def _run(self, target, B, K, buffer, args):
-        """target(r0, r1, lo, hi, sharing, *args, tail, tail_x, tail_c, counter) on the workers, this thread the
-        first, each pinned to a CPU of its own for the call (``_cpus``); ``sharing`` is how many meet at each
-        step (1: none). Each has its own tail rows of A (K wide, as wide as any A), X and C (32 wide) for rows
-        past its last block of 8 (the rows past its share only fill a block whose extra rows are thrown away)."""
+        """target(r0, r1, lo, hi, sharing, *args, tail, tail_x, tail_c, counter) for each worker's share, at once
+        (``threads.run``); ``sharing`` is how many meet at each step (1: none). Each has its own tail rows of A
+        (K wide, as wide as any A), X and C (32 wide) for rows past its last block of 8 (the rows past its share
+        only fill a block whose extra rows are thrown away)."""
         shares = self.shares(B)
         sharing = sum(r0 == 0 for r0, *_ in shares)  # the workers on the same rows: all of them, or one
-        scratch = [(buffer(f"tail {w} {K}", (ROWS, K)), buffer(f"tail_x {w}", (ROWS, COLUMNS)),
-                    buffer(f"tail_c {w}", (ROWS, COLUMNS))) for w in range(len(shares))]
         counter = np.zeros(1, np.int64)
-        cpus = _cpus(len(shares))
-        threads = [threading.Thread(target=_pinned, args=(cpus and cpus[w], target, *shares[w], sharing, *args,
-                                                          *scratch[w], counter))
-                   for w in range(1, len(shares))]
-        allowed = cpus and os.sched_getaffinity(0)
-        try:
-            if cpus:
-                os.sched_setaffinity(0, {cpus[0]})
-            for thread in threads:
-                thread.start()
-            target(*shares[0], sharing, *args, *scratch[0], counter)
-            for thread in threads:
-                thread.join()
-        finally:
-            if cpus:
-                os.sched_setaffinity(0, allowed)
+        threads.run(target, [(*share, sharing, *args, buffer(f"tail {w} {K}", (ROWS, K)),
+                              buffer(f"tail_x {w}", (ROWS, COLUMNS)), buffer(f"tail_c {w}", (ROWS, COLUMNS)), counter)
+                             for w, share in enumerate(shares)])
 
 
 _plan = functools.lru_cache(Plan)  # a plan holds nothing of a call: one per (H, workers) serves them all
-
-_sched_getcpu = getattr(ctypes.CDLL(None), "sched_getcpu", None) if hasattr(os, "sched_setaffinity") else None
-
-
-def _cpus(count: int) -> list[int] | None:
-    """A CPU for each of ``count`` workers: the one this thread runs on, then others it may run on (distinct
-    while there are enough); None where threads cannot be pinned or there is one worker or one CPU.
-
-    Unpinned, Linux often started the second worker on the caller's CPU and kept it there for the whole call
-    (both then run at half speed): at S, calls took 4.4-5.9 ms in those cases and 2.7-3.6 when the workers
-    ran on two CPUs. Pinning only the new thread did not help: the scheduler then moved the caller."""
-    if count == 1 or _sched_getcpu is None:
-        return None
-    here = _sched_getcpu()
-    others = sorted(os.sched_getaffinity(0) - {here})
-    if here < 0 or not others:
-        return None
-    return [here] + [others[w % len(others)] for w in range(count - 1)]
-
-
-def _pinned(cpu, target, *args):
-    """target(*args) on this thread, pinned to ``cpu`` (not pinned when ``cpu`` is None)."""
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-    target(*args)
 
 
 def _column_panels(W, H, buffer, name):
