@@ -29,7 +29,9 @@ class Dense(Layer):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features (last axis), got shape {x.shape}")
         self._x = x if training else None
-        return x @ self.params["W"] + self.params["b"]
+        y = x.reshape(-1, self.in_features) @ self.params["W"]  # one GEMM: NumPy runs (B, T, F) @ W as B of them
+        y += self.params["b"]
+        return y.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, dy) -> np.ndarray:
         if self._x is None:
@@ -39,4 +41,4 @@ class Dense(Layer):
         x2, dy2 = x.reshape(-1, self.in_features), dy.reshape(-1, self.out_features)
         self.grads["W"] += x2.T @ dy2
         self.grads["b"] += dy2.sum(axis=0)
-        return dy @ self.params["W"].T
+        return (dy2 @ self.params["W"].T).reshape(*dy.shape[:-1], self.in_features)
