@@ -442,13 +442,14 @@ def persistent_lstm_forward(r0, r1, lo, hi, sharing, panels_x, panels_h, x, gate
 
 @_worker
 def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d,
-                             zero_row, zero_bias, tail, tail_x, tail_c, counter):
+                             zero_row, zero_bias, panels_x, dx, tail, tail_x, tail_c, counter):
     """One worker's share (rows [r0, r1), units [32 lo, 32 hi)) of every step of
     ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0. ``d`` (2, 2, B, H) holds (dh, dc)
     twice, the gradients read and those written in turn; d[1] holds the gradient of the final state on entry,
     and d[(T-1) % 2] that of the initial state on return. ``zero_row`` and ``zero_bias``, zeros at least H
-    wide, start dz<t> @ W_h.T from nothing. Workers that share units meet before the product, which reads
-    dz<t> of every unit."""
+    wide (and F), start dz<t> @ W_h.T (and dz<t> @ W_x.T) from nothing. Workers that share units meet before
+    the product, which reads dz<t> of every unit. Unless it is empty, dx[t] (B, F) gets dz<t> @ W_x.T for the
+    worker's rows (``panels_x`` as ``panels`` for W_x; only where workers share rows, not units)."""
     a, e = COLUMNS * lo, COLUMNS * hi
     H = dy.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
@@ -464,6 +465,9 @@ def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_
         if sharing > 1:
             _wait(counter, sharing * (T - t))  # dz<t> of every unit is written
         _product(dz[t, r0:r1], zero_row, zero_bias, panels, lo, hi, dh_prev[r0:r1], a, 0, tail, tail_x, tail_c)
+        if dx.shape[0]:
+            _product(dz[t, r0:r1], zero_row, zero_bias, panels_x, 0, panels_x.shape[1], dx[t, r0:r1], 0, 0, tail,
+                     tail_x, tail_c)
         for b in range(r0, r1):
             if valid[t, b] == 0:  # a padded step passed its state through unchanged, and so its gradient
                 for j in range(a, e):

@@ -99,10 +99,13 @@ class Plan:
     def __init__(self, hidden_size: int, count: int):
         self.hidden_size, self.count = hidden_size, count
 
+    def by_rows(self, batch: int) -> bool:
+        return batch >= ROWS * self.count
+
     def shares(self, batch: int) -> list[tuple[int, int, int, int]]:
         """(r0, r1, lo, hi) per worker: rows [r0, r1) and chunks [lo, hi) of units."""
         chunks = self.hidden_size // COLUMNS
-        if batch >= ROWS * self.count:
+        if self.by_rows(batch):
             blocks = batch // ROWS
             rows = [ROWS * (w * blocks // self.count) for w in range(self.count)] + [batch]
             return [(rows[w], rows[w + 1], 0, chunks) for w in range(self.count)]
@@ -118,23 +121,28 @@ class Plan:
         T, B, F = x.shape
         panels_x, panels_h = _column_panels(p["W_x"], H, buffer, "W_x"), _column_panels(p["W_h"], H, buffer, "W_h")
         self._run(persistent_lstm_forward, B, max(F, H), buffer,
-                  (panels_x, panels_h, x, gates, p["b"], *_zeros(H, buffer), *states, saved["tanh_c"], keep,
+                  (panels_x, panels_h, x, gates, p["b"], *_zeros(4 * H, buffer), *states, saved["tanh_c"], keep,
                    _valid(valid, T, B, buffer), *cell._peepholes(p)))
 
     def backward(self, cell, p, factors, dz, dy, dstate, buffer):
-        """The layer's backward loop; ``dz`` holds the gate outputs on entry and dz on return.
-        Returns the gradients (dh, dc) of the initial state, in the workspace."""
-        H = self.hidden_size
+        """The layer's backward loop; ``dz`` holds the gate outputs on entry and dz on return. Returns the
+        gradients (dh, dc) of the initial state, and dx (T, B, F) = dz @ W_x.T, or None where the workers do
+        not compute it (units shared, or F not whole chunks of 32); both in the workspace."""
+        H, F = self.hidden_size, len(p["W_x"])
         T, B = dy.shape[:2]
         # panels[c] = W_h[32c : 32c + 32, :].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
         panels = buffer("panels.T", (H // COLUMNS, 4 * H, COLUMNS))
         pack_rows_transposed(p["W_h"], panels)
+        panels_x, dx = _NO_PANELS, _NOWHERE
+        if self.by_rows(B) and F % COLUMNS == 0:  # dx<t> too, in the loop, while dz<t> is in cache
+            panels_x, dx = buffer("panels_x.T", (F // COLUMNS, 4 * H, COLUMNS)), buffer("dx", (T, B, F))
+            pack_rows_transposed(p["W_x"], panels_x)
         d = buffer("d", (2, 2, B, H))
         d[1, 0], d[1, 1] = dstate
-        self._run(persistent_lstm_backward, B, 4 * H, buffer, (panels[None], dz, dy, factors["tanh_c"],
-                                                               factors["c_prev"], factors["valid"],
-                                                               *factors["peepholes"], d, *_zeros(H, buffer)))
-        return d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]
+        self._run(persistent_lstm_backward, B, 4 * H, buffer,
+                  (panels[None], dz, dy, factors["tanh_c"], factors["c_prev"], factors["valid"], *factors["peepholes"],
+                   d, *_zeros(max(4 * H, F), buffer), panels_x[None], dx))
+        return (d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]), (dx if dx.size else None)
 
     def _run(self, target, B, K, buffer, args):
         """target(r0, r1, lo, hi, sharing, *args, tail, tail_x, tail_c, counter) for each worker's share, at once
@@ -149,6 +157,7 @@ class Plan:
                              for w, share in enumerate(shares)])
 
 
+_NOWHERE, _NO_PANELS = np.empty((0, 0, 0), np.float32), np.empty((0, 0, COLUMNS), np.float32)  # no dx to compute
 _plan = functools.lru_cache(Plan)  # a plan holds nothing of a call: one per (H, workers) serves them all
 
 
@@ -159,9 +168,9 @@ def _column_panels(W, H, buffer, name):
     return panels
 
 
-def _zeros(H, buffer):
-    """A zero row (1, 4H) and a zero bias (4H,): the X and bias of a product that starts from nothing."""
-    row, bias = buffer("zero row", (1, 4 * H)), buffer("zero bias", (4 * H,))
+def _zeros(width, buffer):
+    """A zero row (1, width) and a zero bias (width,): the X and bias of a product that starts from nothing."""
+    row, bias = buffer(f"zero row {width}", (1, width)), buffer(f"zero bias {width}", (width,))
     row[...], bias[...] = 0, 0
     return row, bias
 

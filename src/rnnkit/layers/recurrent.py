@@ -293,14 +293,15 @@ def _backward_direction(cell, p, g, cache, dy, dstate, buffer, record=None):
     factors, dz = cell.backward_factors(p, saved, states, valid, buffer)  # dz: written over factors or gates
     if mask is not None:
         dy = np.multiply(dy, valid, out=buffer("dy", dy.shape))  # padded outputs are constants: no gradient
-    engine = saved.get("engine")
+    engine, dx = saved.get("engine"), None
     if engine is None or record is not None:  # a recording needs every step's gradients: the layer's loop
         d = _backward_loop(cell, p, factors, dz, dy, dstate, valid, buffer, record)
     else:
-        d = engine.backward(cell, p, factors, dz, dy, dstate, buffer)
+        d, dx = engine.backward(cell, p, factors, dz, dy, dstate, buffer)
     cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
-    dx = dz.reshape(T * B, -1) @ p["W_x"].T
-    return dx.reshape(T, B, F), tuple(d)  # d lives in the workspace: the caller copies it
+    if dx is None:
+        dx = (dz.reshape(T * B, -1) @ p["W_x"].T).reshape(T, B, F)
+    return dx, tuple(d)  # dx and d may live in the workspace: the caller copies them
 
 
 def _backward_loop(cell, p, factors, dz, dy, dstate, valid, buffer, record):
