@@ -59,7 +59,8 @@ CASES = {
     "rows shared, deep, bidirectional, inference": dict(B=16, T=5, F=4, H=32, layers=2, bidirectional=True,
                                                         training=False),
     "dx in the loop, deep, bidirectional, ragged": dict(B=19, T=6, F=64, H=32, layers=2, bidirectional=True,
-                                                        lengths=[6, 1, 4, 6, 2, 5, 3, 6, 6, 1, 2, 3, 4, 5, 6, 6, 5, 4, 3]),
+                                                        lengths=[6, 1, 4, 6, 2, 5, 3, 6, 6, 1, 2, 3, 4, 5, 6, 6, 5,
+                                                                 4, 3]),
     "dx in the loop, wider than 4H": dict(B=16, T=4, F=160, H=32),
 }
 
