@@ -80,8 +80,8 @@ def part_of(file: str, function: str, caller: tuple | None) -> str:
         return part_of(caller[0], caller[2], None)
     if function == "per_step_gemm":
         return "per-step GEMMs (h @ W_h, dz @ W_h.T)"
-    if file.endswith(("persistent.py", "threading.py")) or function.startswith("persistent_lstm") or \
-            function == "pack_rows_transposed":  # threading: its second worker, whose time this thread waits
+    if file.endswith(("persistent.py", "threads.py", "threading.py")) or function.startswith("persistent_lstm") or \
+            function == "pack_rows_transposed":  # threading: its other workers, whose time this thread waits
         return "persistent LSTM loop (its products, input projection and element-wise steps)"
     if file.endswith("kernels.py"):
         return "element-wise kernels (numba)"

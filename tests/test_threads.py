@@ -76,3 +76,13 @@ def test_concurrent_callers_each_get_their_results():
     for thread in callers:
         thread.join()
     assert results == {k: [[100, 121]] * 20 for k in range(3)}
+
+
+def test_an_error_in_a_helper_reaches_the_caller_and_the_helper_serves_on():
+    def share(w):
+        if w == 1:
+            raise ValueError("share 1 failed")
+
+    with pytest.raises(ValueError, match="share 1 failed"):
+        threads.run(share, [(0,), (1,)])
+    assert record_shares(2, []) == [100, 121]

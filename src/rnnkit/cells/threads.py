@@ -33,11 +33,12 @@ def cpus(count: int) -> list[int] | None:
 
 
 class _Helper:
-    """A kept thread that runs one job at a time: ``job`` is (cpu or None, function, args), set before ``go``."""
+    """A kept thread that runs one job at a time: ``job`` is (cpu or None, function, args), set before ``go``;
+    an exception the job raises is kept in ``error`` for the caller, and the thread goes on serving."""
 
     def __init__(self):
         self.go, self.done = threading.Semaphore(0), threading.Semaphore(0)
-        self.job, self.cpu = None, None
+        self.job, self.cpu, self.error = None, None, None
         threading.Thread(target=self._serve, daemon=True, name="rnnkit-worker").start()
 
     def _serve(self):
@@ -49,6 +50,8 @@ class _Helper:
                     os.sched_setaffinity(0, {cpu})
                     self.cpu = cpu
                 function(*args)
+            except BaseException as error:  # raised again on the calling thread
+                self.error = error
             finally:
                 self.done.release()
 
@@ -83,6 +86,10 @@ def run(function, shares: list[tuple]) -> None:
                 os.sched_setaffinity(0, allowed)
             if busy:  # interrupted while helpers worked: they are left to finish, and not given another job
                 _helpers.clear()
+        for helper in helpers:
+            if helper.error is not None:
+                error, helper.error = helper.error, None
+                raise error
 
 
 def _forget_helpers():
