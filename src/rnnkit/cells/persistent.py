@@ -154,7 +154,7 @@ class Plan:
         (K wide, as wide as any A), X and C (32 wide) for rows past its last block of 8 (the rows past its share
         only fill a block whose extra rows are thrown away)."""
         shares = self.shares(B)
-        sharing = sum(r0 == 0 for r0, *_ in shares)  # the workers on the same rows: all of them, or one
+        sharing = 1 if self.by_rows(B) else len(shares)  # the workers on the same rows
         counter = np.zeros(1, np.int64)
         threads.run(target, [(*share, sharing, *args, buffer(f"tail {w} {K}", (ROWS, K)),
                               buffer(f"tail_x {w}", (ROWS, COLUMNS)), buffer(f"tail_c {w}", (ROWS, COLUMNS)), counter)
