@@ -13,9 +13,11 @@ Scalar sigmoid and tanh, chosen by dtype when a kernel compiles:
 Why float32 does not call the C library: numba compiles ``expf`` and ``tanhf`` into one scalar call per
 element (SIMD versions need Intel's SVML, which PyPI's llvmlite is built without), and a kernel so compiled
 was slower than NumPy's SIMD ufuncs. The rational fit is only multiplications, additions and one division,
-so the loops that use it compile to SIMD instructions. Measured against float64 over [-12, 12]
-(``tests/test_kernels.py``): tanh within 6 ulp, σ within an absolute 3e-7 (so its relative error grows as
-σ(x) goes to 0, where a gate contributes nothing anyway). NaN stays NaN: a diverging run is still detected.
+so the loops that use it compile to SIMD instructions; every kernel is compiled to contract a * b + c into one
+fused multiply-add (rounded once, not twice), which took the LSTM's forward rows from 3.1 to 2.3 ns per unit
+(B 64, H 256, best of 300 calls; LSTM inference 0.98 of the time at S and M, interleaved A/B in one process).
+Measured against float64 over [-12, 12] (``tests/test_kernels.py``): tanh within 6 ulp, σ within an absolute
+3e-7 (so its relative error grows as σ(x) goes to 0, where a gate contributes nothing anyway). NaN stays NaN: a diverging run is still detected.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 _f32 = np.float32
-_compiled = njit(cache=True, error_model="numpy", boundscheck=False)  # numpy errors: no checks, loops vectorise
+# numpy errors: no checks, so loops vectorise; "contract" lets a * b + c be one fused multiply-add (rounded once)
+_CONTRACT = {"contract"}
+_compiled = njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_CONTRACT)
 
 
 def sigmoid(x):
@@ -360,7 +364,7 @@ def _yield_core(typingctx):
 # part of a backward over 32 sequences of 64 steps, H = 256: 5.4-6.2 ms on two workers, 3.7-4.2 on one, and
 # 2.5-2.9 on two without counts).
 # Nothing here allocates, so nothing needs the counts.
-_worker = njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, _nrt=False)
+_worker = njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath=_CONTRACT, _nrt=False)
 
 
 @_worker
