@@ -152,6 +152,24 @@ def test_returned_arrays_are_not_overwritten_by_the_next_call(shape):
         np.testing.assert_array_equal(before, now)
 
 
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("make", [
+    lambda: rnnkit.LSTM(3, 32, num_layers=2, seed=0),  # float32, 32 units: the compiled loop
+    lambda: rnnkit.GRU(3, 4, dtype=np.float64, seed=0),
+    lambda: rnnkit.LSTM(3, 4, bidirectional=True, seed=0),
+])
+def test_inference_outputs_are_the_callers(make, masked):
+    """Inference returns a view of its time-major output, not a copy: the layer must not reuse that memory."""
+    layer = make()
+    x = rng.standard_normal((3, 9, 3))
+    mask = np.arange(9) < np.array([[9], [5], [2]]) if masked else None
+    y, _ = layer.forward(x, mask=mask, training=False)
+    kept = y.copy()
+    for _ in range(2):
+        layer.forward(x + 1.0, mask=mask, training=False)
+    np.testing.assert_array_equal(y, kept)
+
+
 @pytest.mark.parametrize("make", [
     lambda: rnnkit.RNN(3, 5, num_layers=2, dtype=np.float64, seed=0),
     lambda: rnnkit.GRU(3, 5, num_layers=2, dtype=np.float64, seed=0),

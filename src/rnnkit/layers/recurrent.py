@@ -72,7 +72,8 @@ class Recurrent(Layer):
     # ----------------------------------------------------------------------------------------- forward
 
     def forward(self, x, state=None, mask=None, training: bool = True):
-        """Run the stack over ``x`` (B, T, F). Returns ``(y, state_T)``; ``y`` is (B, T, D*H).
+        """Run the stack over ``x`` (B, T, F). Returns ``(y, state_T)``; ``y`` is (B, T, D*H), with
+        ``training=False`` a view of a time-major array (as PyTorch's ``batch_first`` output is), else contiguous.
 
         ``state`` is the initial state (zeros when None), ``mask`` a (B, T) boolean array of right-padded
         valid steps. ``state_T`` holds each sequence's state after its own last valid step. With
@@ -112,7 +113,11 @@ class Recurrent(Layer):
                 seq = self.dropouts[layer].forward(seq, training)
             caches.append(layer_cache)
         self._cache = (caches, lengths, B, T) if training else None
-        y = seq.transpose(1, 0, 2).copy()  # always a copy: seq may live in the workspace (even when B or T is 1)
+        y = seq.transpose(1, 0, 2)  # batch-first: a view of the time-major output, as PyTorch's batch_first gives
+        if training:
+            y = y.copy()  # seq is in the cache, which backward reads: the caller gets arrays of its own
+        else:
+            workspace.hand_over(seq)  # the workspace lets go of seq's memory (spares a copy: 1 ms of 40 at M)
         return y, self._public_state(finals)
 
     def step(self, x, state=None):

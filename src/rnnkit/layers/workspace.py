@@ -3,7 +3,8 @@
 Fresh large arrays cost page faults on every call (the allocator hands big blocks back to the system);
 a training step of a small LSTM spends about a quarter of its time there. A layer keeps one workspace for
 training calls and one for inference, so that a sampling call between forward and backward leaves the
-training cache alone. Nothing a layer returns to its caller lives in a workspace.
+training cache alone. Nothing a layer returns to its caller lives in a workspace: an array it returns a view
+of is handed over (``hand_over``) and leaves the workspace.
 
 Arrays start on a 64-byte cache line (NumPy's start 16 bytes into one). Where two cores write the two
 halves of each row, as the persistent LSTM loop's workers do, rows that straddle cache lines made the
@@ -30,6 +31,13 @@ class Workspace:
         if array is None or array.size != math.prod(shape):
             array = self._arrays[key] = aligned_empty(shape, self.dtype)
         return array.reshape(shape)
+
+    def hand_over(self, view: np.ndarray) -> None:
+        """Let go of the kept array that ``view`` looks into, if any, for the caller to keep: the next call of
+        its shape gets a new one. (Returning a view this way spares copying the array out.)"""
+        for key, array in list(self._arrays.items()):
+            if np.may_share_memory(array, view):  # kept arrays are separate blocks: bounds that overlap are one
+                del self._arrays[key]
 
     def scope(self, prefix: str):
         """``buffer(name, shape)`` for one part of a layer (its keys prefixed with ``prefix``)."""
