@@ -17,7 +17,8 @@ so the loops that use it compile to SIMD instructions; every kernel is compiled 
 fused multiply-add (rounded once, not twice), which took the LSTM's forward rows from 3.1 to 2.3 ns per unit
 (B 64, H 256, best of 300 calls; LSTM inference 0.98 of the time at S and M, interleaved A/B in one process).
 Measured against float64 over [-12, 12] (``tests/test_kernels.py``): tanh within 6 ulp, σ within an absolute
-3e-7 (so its relative error grows as σ(x) goes to 0, where a gate contributes nothing anyway). NaN stays NaN: a diverging run is still detected.
+3e-7 (so its relative error grows as σ(x) goes to 0, where a gate contributes nothing anyway). NaN stays NaN:
+a diverging run is still detected.
 """
 
 from __future__ import annotations

