@@ -9,6 +9,9 @@ character LSTM language model; one training step of the character-level language
 (embedding + 2-layer LSTM + softmax cross-entropy + Adam + clipping); the peak memory of a training step
 (each library in a fresh process with its layer and data built: the peak resident set size during two
 steps, workspaces and lazy initialisation included, above the resident size before them); and the GFLOP/s of the L and XL training steps against this machine's float32 GEMM peak.
+
+Each ratio is printed with the range of its rounds' ratios (each round: one block of each library, back to
+back): on a shared machine that range is the noise a single figure carries.
 """
 
 from __future__ import annotations
@@ -170,15 +173,19 @@ def compare(run_ours, run_torch, repeats, block=3, warmup=3, pause=0.3):
     ``pause`` seconds and runs ``warmup`` untimed calls: after work, OpenBLAS and OpenMP keep their idle
     worker threads spinning for a while, and a library timed while the other's threads still spin (or just
     after its own threads went to sleep) runs up to 10x slower on its first calls.
+
+    Also returns each round's ratio (rnnkit's median over PyTorch's in the same round): their range shows how
+    far the machine moved the ratio while the case ran.
     """
-    ours, theirs = [], []
+    ours, theirs = [], []  # one list of times per round
     for r in range(repeats):
-        for run, times in ((run_ours, ours), (run_torch, theirs))[:: 1 if r % 2 == 0 else -1]:
+        for run, blocks in ((run_ours, ours), (run_torch, theirs))[:: 1 if r % 2 == 0 else -1]:
             time.sleep(pause)
             for _ in range(warmup):
                 run()
-            times.extend(timed(run) for _ in range(block))
-    return statistics.median(ours), statistics.median(theirs)
+            blocks.append([timed(run) for _ in range(block)])
+    rounds = [statistics.median(a) / statistics.median(b) for a, b in zip(ours, theirs)]
+    return statistics.median(sum(ours, [])), statistics.median(sum(theirs, [])), rounds
 
 
 def gemm_peak(n=4096, repeats=3) -> float:
@@ -232,21 +239,21 @@ def main():
     peak = gemm_peak()
     rows = []
 
-    def record(case, cell, size, ours, theirs, **extra):
+    def record(case, cell, size, ours, theirs, rounds, **extra):
         rows.append({"case": case, "cell": cell, "size": size, "rnnkit_s": ours, "pytorch_s": theirs,
-                     "ratio": ours / theirs, **extra})
+                     "ratio": ours / theirs, "round_ratios": rounds, **extra})
         print(f"  {case:<10} {cell:<5} {size:<4} rnnkit {ours * 1e3:9.2f} ms  torch {theirs * 1e3:9.2f} ms  "
-              f"ratio {ours / theirs:5.2f}", flush=True)
+              f"ratio {ours / theirs:5.2f} (rounds {min(rounds):.2f}-{max(rounds):.2f})", flush=True)
 
     for cell in cells:
         for size in [s for s in SIZES if not (args.skip_xl and s == "XL")]:
-            ours, theirs = compare(*train_step_case(cell, size), args.repeats, block=3 if size != "XL" else 2,
-                                   warmup=3 if size != "XL" else 2)
+            ours, theirs, rounds = compare(*train_step_case(cell, size), args.repeats,
+                                           block=3 if size != "XL" else 2, warmup=3 if size != "XL" else 2)
             extra = {}
             if size in ("L", "XL"):
                 extra = {"gflops": train_step_flops(cell, size) / ours / 1e9}
                 extra["share_of_peak"] = extra["gflops"] / peak
-            record("train", cell, size, ours, theirs, **extra)
+            record("train", cell, size, ours, theirs, rounds, **extra)
         for size in ("S", "M", "L"):
             record("inference", cell, size, *compare(*inference_case(cell, size), args.repeats))
         record("streaming", cell, "1x200", *compare(*streaming_case(cell), args.repeats))
@@ -261,13 +268,14 @@ def main():
 
     ratios = [r["ratio"] for r in rows]
     geomean = float(np.exp(np.mean(np.log(ratios))))
-    print("\n| case | cell | size (B, T, F, H) | rnnkit ms | PyTorch ms | ratio | GFLOP/s (share of peak) |")
+    print("\n| case | cell | size (B, T, F, H) | rnnkit ms | PyTorch ms | ratio (rounds) | GFLOP/s (share of peak) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         size = SIZES.get(r["size"], r["size"])
         flops = f"{r['gflops']:.0f} ({r['share_of_peak']:.0%})" if "gflops" in r else ""
         print(f"| {r['case']} | {r['cell']} | {r['size']} {size if r['size'] in SIZES else ''} | "
-              f"{r['rnnkit_s'] * 1e3:.2f} | {r['pytorch_s'] * 1e3:.2f} | {r['ratio']:.2f} | {flops} |")
+              f"{r['rnnkit_s'] * 1e3:.2f} | {r['pytorch_s'] * 1e3:.2f} | {r['ratio']:.2f} "
+              f"({min(r['round_ratios']):.2f}-{max(r['round_ratios']):.2f}) | {flops} |")
     print(f"\ngeometric mean of the ratios rnnkit/PyTorch: {geomean:.3f} over {len(rows)} cases; "
           f"worst {max(ratios):.2f}; GEMM peak {peak:.0f} GFLOP/s (float32 {4096}^3 matmul)")
     print("\n| peak memory of a training step | rnnkit MiB | PyTorch MiB | ratio |\n|---|---|---|---|")
