@@ -13,9 +13,11 @@ Scalar sigmoid and tanh, chosen by dtype when a kernel compiles:
 Why float32 does not call the C library: numba compiles ``expf`` and ``tanhf`` into one scalar call per
 element (SIMD versions need Intel's SVML, which PyPI's llvmlite is built without), and a kernel so compiled
 was slower than NumPy's SIMD ufuncs. The rational fit is only multiplications, additions and one division,
-so the loops that use it compile to SIMD instructions; every kernel is compiled to contract a * b + c into one
-fused multiply-add (rounded once, not twice), which took the LSTM's forward rows from 3.1 to 2.3 ns per unit
-(B 64, H 256, best of 300 calls; LSTM inference 0.98 of the time at S and M, interleaved A/B in one process).
+so the loops that use it compile to SIMD instructions. Its Horner steps are fused multiply-adds (``_fma``,
+rounded once): the LSTM's forward rows took 2.35-2.45 instead of 2.7-2.8 ns per unit (B 64, H 256, best of 300
+calls). Written out, not left to the compiler: with numba's ``fastmath={"contract"}`` LLVM chose which
+products to fuse differently when it compiled a kernel afresh and when it had compiled the copy in numba's
+cache, so a seeded run's first float32 results differed from its later ones (``tests/test_kernels.py``).
 Measured against float64 over [-12, 12] (``tests/test_kernels.py``): tanh within 6 ulp, σ within an absolute
 3e-7 (so its relative error grows as σ(x) goes to 0, where a gate contributes nothing anyway). NaN stays NaN:
 a diverging run is still detected.
@@ -32,9 +34,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 _f32 = np.float32
-# numpy errors: no checks, so loops vectorise; "contract" lets a * b + c be one fused multiply-add (rounded once)
-_CONTRACT = {"contract"}
-_compiled = njit(cache=True, error_model="numpy", boundscheck=False, fastmath=_CONTRACT)
+_compiled = njit(cache=True, error_model="numpy", boundscheck=False)  # numpy errors: no checks, loops vectorise
 
 
 def sigmoid(x):
@@ -47,19 +47,29 @@ def tanh(x):
     return math.tanh(x)
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's ``llvm.fma``, one instruction on CPUs with FMA)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
 def _tanh_float32(x):
     x = x if not x > _f32(9.0) else _f32(9.0)  # written so that NaN passes through
     x = x if not x < _f32(-9.0) else _f32(-9.0)
     x2 = x * x
-    p = x2 * _f32(-2.76076847742355e-16) + _f32(2.00018790482477e-13)
-    p = x2 * p + _f32(-8.60467152213735e-11)
-    p = x2 * p + _f32(5.12229709037114e-08)
-    p = x2 * p + _f32(1.48572235717979e-05)
-    p = x2 * p + _f32(6.37261928875436e-04)
-    p = x2 * p + _f32(4.89352455891786e-03)
-    q = x2 * _f32(1.19825839466702e-06) + _f32(1.18534705686654e-04)
-    q = x2 * q + _f32(2.26843463243900e-03)
-    q = x2 * q + _f32(4.89352518554385e-03)
+    p = _fma(x2, _f32(-2.76076847742355e-16), _f32(2.00018790482477e-13))
+    p = _fma(x2, p, _f32(-8.60467152213735e-11))
+    p = _fma(x2, p, _f32(5.12229709037114e-08))
+    p = _fma(x2, p, _f32(1.48572235717979e-05))
+    p = _fma(x2, p, _f32(6.37261928875436e-04))
+    p = _fma(x2, p, _f32(4.89352455891786e-03))
+    q = _fma(x2, _f32(1.19825839466702e-06), _f32(1.18534705686654e-04))
+    q = _fma(x2, q, _f32(2.26843463243900e-03))
+    q = _fma(x2, q, _f32(4.89352518554385e-03))
     return x * p / q
 
 
@@ -365,7 +375,7 @@ def _yield_core(typingctx):
 # part of a backward over 32 sequences of 64 steps, H = 256: 5.4-6.2 ms on two workers, 3.7-4.2 on one, and
 # 2.5-2.9 on two without counts).
 # Nothing here allocates, so nothing needs the counts.
-_worker = njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, fastmath=_CONTRACT, _nrt=False)
+_worker = njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, _nrt=False)
 
 
 @_worker
