@@ -10,8 +10,10 @@ character LSTM language model; one training step of the character-level language
 (each library in a fresh process with its layer and data built: the peak resident set size during two
 steps, workspaces and lazy initialisation included, above the resident size before them); and the GFLOP/s of the L and XL training steps against this machine's float32 GEMM peak.
 
-Each ratio is printed with the range of its rounds' ratios (each round: one block of each library, back to
-back): on a shared machine that range is the noise a single figure carries.
+Times are medians over all timed calls. A ratio is the median of the rounds' ratios (a round: one block of
+each library, back to back, each block's median), printed with their range: pairing the libraries round by
+round cancels the machine's slower and faster spells, and on a shared machine the range is the noise a
+single figure carries.
 """
 
 from __future__ import annotations
@@ -174,8 +176,7 @@ def compare(run_ours, run_torch, repeats, block=3, warmup=3, pause=0.3):
     worker threads spinning for a while, and a library timed while the other's threads still spin (or just
     after its own threads went to sleep) runs up to 10x slower on its first calls.
 
-    Also returns each round's ratio (rnnkit's median over PyTorch's in the same round): their range shows how
-    far the machine moved the ratio while the case ran.
+    Also returns each round's ratio (rnnkit's block median over PyTorch's in the same round).
     """
     ours, theirs = [], []  # one list of times per round
     for r in range(repeats):
@@ -240,10 +241,11 @@ def main():
     rows = []
 
     def record(case, cell, size, ours, theirs, rounds, **extra):
+        ratio = statistics.median(rounds)
         rows.append({"case": case, "cell": cell, "size": size, "rnnkit_s": ours, "pytorch_s": theirs,
-                     "ratio": ours / theirs, "round_ratios": rounds, **extra})
+                     "ratio": ratio, "round_ratios": rounds, "ratio_of_medians": ours / theirs, **extra})
         print(f"  {case:<10} {cell:<5} {size:<4} rnnkit {ours * 1e3:9.2f} ms  torch {theirs * 1e3:9.2f} ms  "
-              f"ratio {ours / theirs:5.2f} (rounds {min(rounds):.2f}-{max(rounds):.2f})", flush=True)
+              f"ratio {ratio:5.2f} (rounds {min(rounds):.2f}-{max(rounds):.2f})", flush=True)
 
     for cell in cells:
         for size in [s for s in SIZES if not (args.skip_xl and s == "XL")]:
