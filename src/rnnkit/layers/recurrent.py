@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import _checks
 from ..cells import GRUCell, LSTMCell, RNNCell, persistent
-from .base import Layer
+from .base import Layer, rows_times
 from .dropout import Dropout
 from .workspace import Workspace
 
@@ -293,7 +293,6 @@ def _backward_direction(cell, p, g, cache, dy, dstate, buffer, record=None):
     """Backward of ``_forward_direction``: returns (dx (T, B, F), gradient of the initial state).
     ``record(t, d)``, when given, sees the whole gradient reaching each step's state, dL/dh<t> (and dL/dc<t>)."""
     x, mask, states, saved = cache
-    T, B, F = x.shape
     valid = None if mask is None else mask.astype(x.dtype)
     factors, dz = cell.backward_factors(p, saved, states, valid, buffer)  # dz: written over factors or gates
     if mask is not None:
@@ -305,7 +304,7 @@ def _backward_direction(cell, p, g, cache, dy, dstate, buffer, record=None):
         d, dx = engine.backward(cell, p, factors, dz, dy, dstate, buffer)
     cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
     if dx is None:
-        dx = (dz.reshape(T * B, -1) @ p["W_x"].T).reshape(T, B, F)
+        dx = rows_times(dz, p["W_x"].T)
     return dx, tuple(d)  # dx and d may live in the workspace: the caller copies them
 
 
