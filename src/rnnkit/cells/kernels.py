@@ -470,8 +470,10 @@ def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
     T = dy.shape[0]
     for t in range(T - 1, -1, -1):
-        dh, dc = d[(T - t) % 2]
-        dh_prev, dc_prev = d[(T - 1 - t) % 2]
+        # indexed, not unpacked: unpacking gives views of unknown layout, which kept the element-wise loop
+        # from vectorising (5 against 1.2 ns per unit)
+        dh, dc = d[(T - t) % 2, 0], d[(T - t) % 2, 1]
+        dh_prev, dc_prev = d[(T - 1 - t) % 2, 0], d[(T - 1 - t) % 2, 1]
         for b in range(r0, r1):
             for j in range(a, e):  # a loop, not a slice's +=, which would copy dy's row first
                 dh[b, j] += dy[t, b, j]
