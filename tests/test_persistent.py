@@ -1,5 +1,6 @@
 """The persistent LSTM loop (cells/persistent.py) against the layer's own loop, on the same float32 weights."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -165,13 +166,19 @@ def test_a_recording_opened_between_forward_and_backward(monkeypatch, engine):
     assert engine == ["forward"]
 
 
+
 def test_the_loop_hands_its_row_kernels_contiguous_rows(monkeypatch, engine):
     """Each row the workers pass to the element-wise kernels is typed contiguous ('C'): numba compiles a kernel
     for each layout it meets, and one for rows of unknown layout does not vectorise (the backward's rows took
-    5 instead of 1.2 ns per unit when its gradient rows were unpacked from their array)."""
+    5 instead of 1.2 ns per unit when its gradient rows were unpacked from their array). The workers are
+    compiled afresh, without numba's cache, so that the row kernels are typed for what they are handed."""
     run("on", monkeypatch, **CASES["peepholes, ragged"])
     run("on", monkeypatch, **CASES["dx in the loop, deep, bidirectional, ragged"])
     assert set(engine) == {"forward", "backward"}
-    for kernel in (kernels.lstm_gates_row, kernels.lstm_backward_row):
-        layouts = {getattr(arg, "layout", "C") for signature in kernel.nopython_signatures for arg in signature.args}
-        assert kernel.nopython_signatures and layouts == {"C"}, (kernel.__name__, kernel.nopython_signatures)
+    fresh = numba.njit(nogil=True, error_model="numpy", boundscheck=False, _nrt=False)
+    for worker, row_kernel in ((kernels.persistent_lstm_forward, kernels.lstm_gates_row),
+                               (kernels.persistent_lstm_backward, kernels.lstm_backward_row)):
+        for signature in worker.nopython_signatures:
+            fresh(worker.py_func).compile(signature.args)
+        layouts = {getattr(arg, "layout", "C") for signature in row_kernel.nopython_signatures for arg in signature.args}
+        assert row_kernel.nopython_signatures and layouts == {"C"}, row_kernel.nopython_signatures
