@@ -8,7 +8,9 @@ step per call, 2 layers, H = 256, 200 steps); sampling 1,000 characters one at a
 character LSTM language model; one training step of the character-level language model
 (embedding + 2-layer LSTM + softmax cross-entropy + Adam + clipping); the peak memory of a training step
 (each library in a fresh process with its layer and data built: the peak resident set size during two
-steps, workspaces and lazy initialisation included, above the resident size before them); and the GFLOP/s of the L and XL training steps against this machine's float32 GEMM peak.
+steps, workspaces and lazy initialisation included, above the resident size before them); and, at M and
+larger, both libraries' GFLOP/s in their products against this machine's float32 GEMM peak
+(``fma_peak.py`` measures the CPU's own ceiling).
 
 Times are medians over all timed calls. A ratio is the median of the rounds' ratios (a round: one block of
 each library, back to back, each block's median), printed with their range: pairing the libraries round by
@@ -197,10 +199,11 @@ def gemm_peak(n=4096, repeats=3) -> float:
     return 2 * n**3 / min(timed(lambda: a @ b) for _ in range(repeats)) / 1e9
 
 
-def train_step_flops(cell, size) -> float:
-    """GEMM FLOPs of a training step: forward x@W_x, h@W_h; backward dx, dW_x, dh, dW_h: 6 B T G H (F + H)."""
+def gemm_flops(cell, size, case) -> float:
+    """The products' FLOPs: forward x@W_x and h@W_h, 2 B T G H (F + H) for G gates; a training step adds
+    dx, dW_x, dh and dW_h, three times that in all."""
     B, T, F, H = SIZES[size]
-    return 6 * B * T * CELLS[cell][2] * H * (F + H)
+    return (6 if case == "train" else 2) * B * T * CELLS[cell][2] * H * (F + H)
 
 
 MEMORY_PROBE = """
@@ -240,6 +243,13 @@ def main():
     peak = gemm_peak()
     rows = []
 
+    def throughput(cell, size, case, ours, theirs):
+        """GFLOP/s of both libraries' products at M and larger, where they are most of the time."""
+        if size == "S":
+            return {}
+        flops = gemm_flops(cell, size, case) / 1e9
+        return {"gflops": flops / ours, "pytorch_gflops": flops / theirs}
+
     def record(case, cell, size, ours, theirs, rounds, **extra):
         ratio = statistics.median(rounds)
         rows.append({"case": case, "cell": cell, "size": size, "rnnkit_s": ours, "pytorch_s": theirs,
@@ -251,13 +261,10 @@ def main():
         for size in [s for s in SIZES if not (args.skip_xl and s == "XL")]:
             ours, theirs, rounds = compare(*train_step_case(cell, size), args.repeats,
                                            block=3 if size != "XL" else 2, warmup=3 if size != "XL" else 2)
-            extra = {}
-            if size in ("L", "XL"):
-                extra = {"gflops": train_step_flops(cell, size) / ours / 1e9}
-                extra["share_of_peak"] = extra["gflops"] / peak
-            record("train", cell, size, ours, theirs, rounds, **extra)
+            record("train", cell, size, ours, theirs, rounds, **throughput(cell, size, "train", ours, theirs))
         for size in ("S", "M", "L"):
-            record("inference", cell, size, *compare(*inference_case(cell, size), args.repeats))
+            ours, theirs, rounds = compare(*inference_case(cell, size), args.repeats)
+            record("inference", cell, size, ours, theirs, rounds, **throughput(cell, size, "inference", ours, theirs))
         record("streaming", cell, "1x200", *compare(*streaming_case(cell), args.repeats))
     record("lm-step", "lstm", "2x256", *compare(*language_model_case(), args.repeats))
     record("sampling", "lstm", "2x256", *compare(*sampling_case(), args.repeats, block=1, warmup=1))
@@ -270,11 +277,13 @@ def main():
 
     ratios = [r["ratio"] for r in rows]
     geomean = float(np.exp(np.mean(np.log(ratios))))
-    print("\n| case | cell | size (B, T, F, H) | rnnkit ms | PyTorch ms | ratio (rounds) | GFLOP/s (share of peak) |")
+    print("\n| case | cell | size (B, T, F, H) | rnnkit ms | PyTorch ms | ratio (rounds) | "
+          "GFLOP/s rnnkit / PyTorch (share of the GEMM peak) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         size = SIZES.get(r["size"], r["size"])
-        flops = f"{r['gflops']:.0f} ({r['share_of_peak']:.0%})" if "gflops" in r else ""
+        flops = (f"{r['gflops']:.0f} / {r['pytorch_gflops']:.0f} ({r['gflops'] / peak:.0%} / "
+                 f"{r['pytorch_gflops'] / peak:.0%})" if "gflops" in r else "")
         print(f"| {r['case']} | {r['cell']} | {r['size']} {size if r['size'] in SIZES else ''} | "
               f"{r['rnnkit_s'] * 1e3:.2f} | {r['pytorch_s'] * 1e3:.2f} | {r['ratio']:.2f} "
               f"({min(r['round_ratios']):.2f}-{max(r['round_ratios']):.2f}) | {flops} |")
