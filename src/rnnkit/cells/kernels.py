@@ -469,6 +469,7 @@ def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_
     H = dy.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
     T = dy.shape[0]
+    zero = np.intp(0)  # typed int64: a literal 0 as an argument makes numba compile _product again for it
     for t in range(T - 1, -1, -1):
         # indexed, not unpacked: unpacking gives views of unknown layout, which kept the element-wise loop
         # from vectorising (5 against 1.2 ns per unit)
@@ -481,10 +482,10 @@ def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_
                               valid[t, b], dc_prev[b, a:e], p_i, p_f, p_o)
         if sharing > 1:
             _wait(counter, sharing * (T - t))  # dz<t> of every unit is written
-        _product(dz[t, r0:r1], zero_row, zero_bias, panels, lo, hi, dh_prev[r0:r1], a, 0, tail, tail_x, tail_c)
+        _product(dz[t, r0:r1], zero_row, zero_bias, panels, lo, hi, dh_prev[r0:r1], a, zero, tail, tail_x, tail_c)
         if dx.shape[0]:
-            _product(dz[t, r0:r1], zero_row, zero_bias, panels_x, 0, panels_x.shape[1], dx[t, r0:r1], 0, 0, tail,
-                     tail_x, tail_c)
+            _product(dz[t, r0:r1], zero_row, zero_bias, panels_x, zero, panels_x.shape[1], dx[t, r0:r1], zero, zero,
+                     tail, tail_x, tail_c)
         for b in range(r0, r1):
             if valid[t, b] == 0:  # a padded step passed its state through unchanged, and so its gradient
                 for j in range(a, e):
