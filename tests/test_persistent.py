@@ -166,7 +166,6 @@ def test_a_recording_opened_between_forward_and_backward(monkeypatch, engine):
     assert engine == ["forward"]
 
 
-
 def test_the_loop_hands_its_row_kernels_contiguous_rows(monkeypatch, engine):
     """Each row the workers pass to the element-wise kernels is typed contiguous ('C'): numba compiles a kernel
     for each layout it meets, and one for rows of unknown layout does not vectorise (the backward's rows took
@@ -180,5 +179,6 @@ def test_the_loop_hands_its_row_kernels_contiguous_rows(monkeypatch, engine):
                                (kernels.persistent_lstm_backward, kernels.lstm_backward_row)):
         for signature in worker.nopython_signatures:
             fresh(worker.py_func).compile(signature.args)
-        layouts = {getattr(arg, "layout", "C") for signature in row_kernel.nopython_signatures for arg in signature.args}
-        assert row_kernel.nopython_signatures and layouts == {"C"}, row_kernel.nopython_signatures
+        signatures = row_kernel.nopython_signatures
+        layouts = {getattr(arg, "layout", "C") for signature in signatures for arg in signature.args}
+        assert signatures and layouts == {"C"}, signatures

@@ -50,8 +50,8 @@ def sum_of_squares(g):
 @_compiled
 def scatter_add_rows(table, rows, values):
     """table[rows[i]] += values[i] for each i in order: ``np.add.at(table, rows, values)`` for 2-D tables whose
-    rows are as long as values'. Element by element: a row's ``+=`` would compile NumPy's broadcasting and its
-    error message, which took 3 of a first run's 16 s of compiling."""
+    rows are as long as values'. Element by element: a row's ``+=`` compiled NumPy's broadcasting with its
+    error message, and numba's string formatting with that, about 1.5 s of a new install's first run."""
     for i in range(rows.size):
         row, value = table[rows[i]], values[i]
         for j in range(row.size):
