@@ -174,7 +174,7 @@ def test_the_loop_hands_its_row_kernels_contiguous_rows(monkeypatch, engine):
     run("on", monkeypatch, **CASES["peepholes, ragged"])
     run("on", monkeypatch, **CASES["dx in the loop, deep, bidirectional, ragged"])
     assert set(engine) == {"forward", "backward"}
-    fresh = numba.njit(nogil=True, error_model="numpy", boundscheck=False, _nrt=False)
+    fresh = numba.njit(**kernels.WORKER_OPTIONS)  # as the workers compile, without the cache
     for worker, row_kernel in ((kernels.persistent_lstm_forward, kernels.lstm_gates_row),
                                (kernels.persistent_lstm_backward, kernels.lstm_backward_row)):
         for signature in worker.nopython_signatures:

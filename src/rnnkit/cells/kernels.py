@@ -375,7 +375,8 @@ def _yield_core(typingctx):
 # part of a backward over 32 sequences of 64 steps, H = 256: 5.4-6.2 ms on two workers, 3.7-4.2 on one, and
 # 2.5-2.9 on two without counts).
 # Nothing here allocates, so nothing needs the counts.
-_worker = njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, _nrt=False)
+WORKER_OPTIONS = dict(nogil=True, error_model="numpy", boundscheck=False, _nrt=False)
+_worker = njit(cache=True, **WORKER_OPTIONS)
 
 
 @_worker
