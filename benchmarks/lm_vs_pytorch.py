@@ -10,6 +10,9 @@ optimisation, worth 0.02 bits/char after 1,000 steps in PyTorch's favour (``--tw
 bias_hh stays at zero (``interop.pytorch.freeze_extra_biases``), which leaves it rnnkit's model (a 1 x 256
 run: 1.8222 against 1.8229 bits/char; with both biases trained, 1.8003).
 
+PyTorch trains at its best, without the page faults of glibc's default malloc (``machine.heap_only_malloc``;
+``--default-malloc`` keeps the defaults).
+
     python benchmarks/lm_vs_pytorch.py [--steps 1000] [--hidden 256] [--two-biases] [--json out.json]
 """
 
@@ -20,7 +23,7 @@ import json
 import math
 import time
 
-from machine import describe, machine_line, user_environment
+from machine import describe, heap_only_malloc, machine_line, user_environment
 
 user_environment()
 
@@ -116,9 +119,12 @@ def main():
     parser.add_argument("--two-biases", action="store_true",
                         help="train PyTorch's bias_hh as well (its default; see the module's docstring)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="keep glibc's mmap of large buffers (PyTorch then page-faults on them at every step)")
     args = parser.parse_args()
 
-    info = describe()
+    heap_only = not args.default_malloc and heap_only_malloc()
+    info = {**describe(), "malloc": "heap only (machine.heap_only_malloc)" if heap_only else "default"}
     text = load_corpus("python-source").text[: args.chars]
     cut = int(len(text) * 0.9)
     vocab = Vocabulary.build([text], "char")

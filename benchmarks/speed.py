@@ -16,6 +16,11 @@ Times are medians over all timed calls. A ratio is the median of the rounds' rat
 each library, back to back, each block's median), printed with their range: pairing the libraries round by
 round cancels the machine's slower and faster spells, and on a shared machine the range is the noise a
 single figure carries.
+
+PyTorch is measured at its best: the process serves every allocation from glibc's heap and keeps it
+(``machine.heap_only_malloc``, which says why). With glibc's defaults PyTorch's LSTM page-faults on a fresh
+~100 MB buffer at every training call unless an earlier case left a hole in the heap large enough for it, so a
+case's ratio depended on the cases run before it; ``--default-malloc`` measures that way all the same.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from machine import describe, machine_line, user_environment
+from machine import describe, heap_only_malloc, machine_line, user_environment
 
 user_environment()
 
@@ -235,10 +240,13 @@ def main():
     parser.add_argument("--only", choices=tuple(CELLS), action="append", help="cells to run (default: all)")
     parser.add_argument("--skip-xl", action="store_true", help="leave out the XL training step (slowest)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="keep glibc's mmap of large buffers (PyTorch then page-faults on them on every call)")
     args = parser.parse_args()
     cells = args.only or list(CELLS)
 
-    info = describe()
+    heap_only = not args.default_malloc and heap_only_malloc()
+    info = {**describe(), "malloc": "heap only (machine.heap_only_malloc)" if heap_only else "default"}
     print(machine_line(info), flush=True)
     peak = gemm_peak()
     rows = []
