@@ -27,9 +27,9 @@ def heap_only_malloc() -> bool:
     PyTorch's LSTM (oneDNN's fused RNN) allocates a ~100 MB buffer on every training call, and other buffers
     over glibc's mmap threshold; by default glibc maps each afresh and unmaps it when freed, so every call
     touches new pages, one fault per 4 KB: about 16,000 faults and 15-20% of the LSTM's training step at M.
-    Whether a call pays that depends on what ran before it in the process (a free hole in the heap large
-    enough serves the buffer without faults), so with the defaults a case's ratio depended on the cases run
-    before it. With this, PyTorch runs without those faults in every case, at its best, as with the
+    Whether a call pays that depends on what ran before it in the process (after the RNN's XL training case
+    in ``speed.py`` the faults stopped: glibc serves a large request from free heap memory when it has
+    enough), so with the defaults a case's ratio depended on the cases run before it. With this, PyTorch runs without those faults in every case, at its best, as with the
     jemalloc or TCMalloc that CPU tuning guides for PyTorch advise. rnnkit's layers keep their arrays from one
     call to the next; its LM step's temporaries fault about 1,000 times a step with the defaults, none here.
     """
