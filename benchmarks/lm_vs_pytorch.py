@@ -23,7 +23,7 @@ import json
 import math
 import time
 
-from machine import describe, heap_only_malloc, machine_line, user_environment
+from machine import describe, machine_line, malloc_mode, user_environment
 
 user_environment()
 
@@ -123,8 +123,7 @@ def main():
                         help="keep glibc's mmap of large buffers (PyTorch then page-faults on them at every step)")
     args = parser.parse_args()
 
-    heap_only = not args.default_malloc and heap_only_malloc()
-    info = {**describe(), "malloc": "heap only (machine.heap_only_malloc)" if heap_only else "default"}
+    info = {**describe(), "malloc": malloc_mode(args.default_malloc)}
     text = load_corpus("python-source").text[: args.chars]
     cut = int(len(text) * 0.9)
     vocab = Vocabulary.build([text], "char")

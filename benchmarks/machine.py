@@ -41,6 +41,11 @@ def heap_only_malloc() -> bool:
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
+def malloc_mode(default_malloc: bool) -> str:
+    """``heap_only_malloc()`` unless ``default_malloc``; what the machine line says of malloc."""
+    return "heap only (machine.heap_only_malloc)" if not default_malloc and heap_only_malloc() else "default"
+
+
 def describe() -> dict:
     """Machine, NumPy's and PyTorch's versions, BLAS kernels and thread counts (threadpoolctl)."""
     import numpy as np

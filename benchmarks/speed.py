@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from machine import describe, heap_only_malloc, machine_line, user_environment
+from machine import describe, machine_line, malloc_mode, user_environment
 
 user_environment()
 
@@ -245,8 +245,7 @@ def main():
     args = parser.parse_args()
     cells = args.only or list(CELLS)
 
-    heap_only = not args.default_malloc and heap_only_malloc()
-    info = {**describe(), "malloc": "heap only (machine.heap_only_malloc)" if heap_only else "default"}
+    info = {**describe(), "malloc": malloc_mode(args.default_malloc)}
     print(machine_line(info), flush=True)
     peak = gemm_peak()
     rows = []
