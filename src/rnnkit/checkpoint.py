@@ -1,20 +1,21 @@
 """Checkpoints: one safetensors file holding the arrays, with JSON metadata in its header. No pickle.
 
 The metadata carries a format name and version and a SHA-256 of the arrays, so a truncated, corrupted or
-foreign file is refused with a clear ``CheckpointError``. Writes are atomic: a temporary file in the same
-directory, flushed to disk, then renamed over the old one, so a crash never leaves half a checkpoint.
+foreign file is refused with a clear ``CheckpointError``. Writes are atomic (``files.write_atomic``: a
+temporary file beside it, flushed to disk, renamed over the old one), so a crash never leaves half a checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save
+
+from .files import write_atomic
 
 FORMAT, VERSION = "rnnkit-checkpoint", 1
 
@@ -37,12 +38,7 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     path = pathlib.Path(path)
     header = {"format": FORMAT, "version": VERSION, "sha256": _digest(arrays), "meta": meta}
     data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata={"rnnkit": json.dumps(header)})
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, data)
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:

@@ -3,10 +3,11 @@ atomically with matplotlib."""
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
+
+from .files import read_jsonl, replacing
 
 
 def _pyplot():
@@ -21,15 +22,16 @@ def _pyplot():
 def _save(fig, path: pathlib.Path) -> None:
     plt = _pyplot()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with replacing(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def plot_losses(run_dir: pathlib.Path) -> None:
     """loss.png: training loss per step and validation loss, from metrics.jsonl."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    records, _ = read_jsonl(run_dir / "metrics.jsonl")
     train = [(r["step"], r["loss"]) for r in records if "loss" in r]
     valid = [(r["step"], r["valid_loss"]) for r in records if "valid_loss" in r]
     fig, ax = _pyplot().subplots(figsize=(7, 4))

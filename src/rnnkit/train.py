@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from . import _checks
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .files import read_jsonl, write_atomic
 from .interop import distributed
 from .optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm, clip_by_value, global_norm
 from .plots import plot_losses
@@ -174,7 +175,7 @@ class Trainer:
         main = self.world.is_main
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
-            self._trim_metrics()
+            self._tidy()
         if self.step == 0:
             self.save("last")
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -187,8 +188,7 @@ class Trainer:
                     record = self._train_step()
                     metrics.write(json.dumps(record) + "\n")
                     if self.step % self.config.eval_every == 0:
-                        metrics.write(json.dumps(self._validate()) + "\n")
-                        metrics.flush()
+                        self._validate(metrics)
                     bar.update(1)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", valid=f"{self.best:.3f}",
                                     tok_s=f"{record['tokens_per_s']:,.0f}")
@@ -200,11 +200,8 @@ class Trainer:
             for s, handler in handlers.items():
                 signal.signal(s, handler)
         if self.step % self.config.eval_every:
-            record = self._validate()
-            if main:
-                with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as metrics:
-                    metrics.write(json.dumps(record) + "\n")
-        self.save("last")
+            with open(self.out / "metrics.jsonl" if main else os.devnull, "a", encoding="utf-8") as metrics:
+                self._validate(metrics)
         if main:
             plot_losses(self.out)
         return "interrupted" if self._stop()[0] else "finished"
@@ -246,18 +243,26 @@ class Trainer:
         return {"step": self.step, "loss": loss, "lr": self.optimizer.lr, "grad_norm": norm,
                 "tokens_per_s": tokens / seconds, "seconds": seconds}
 
-    def _validate(self) -> dict:
+    def _validate(self, log) -> None:
+        """Validate, append the record to ``log`` (the open metrics.jsonl) and save the checkpoints.
+
+        The log reaches the disk before the checkpoints do: a crash between the two leaves lines past the
+        checkpoint's step, which resuming drops, never a checkpoint ahead of its log.
+        """
         carry = self.world.gather_state(self.carry)  # every rank takes part; rank 0 validates and saves
         if not self.world.is_main:
-            return {}
+            return
         metrics = self.task.validate()
-        if metrics["loss"] < self.best:
-            self.best = metrics["loss"]
+        improved = metrics["loss"] < self.best
+        self.best = min(self.best, metrics["loss"])
+        log.write(json.dumps({"step": self.step, **{f"valid_{k}": v for k, v in metrics.items()}}) + "\n")
+        log.flush()
+        os.fsync(log.fileno())
+        if improved:
             self.save("best", carry)
         self.save("last", carry)
         self.log(f"step {self.step}{'' if self.total is None else f'/{self.total}'}: validation "
                  f"{self.task.describe_validation(metrics)}, best {self.best:.4f}")
-        return {"step": self.step, **{f"valid_{k}": v for k, v in metrics.items()}}
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_signal = signum
@@ -295,13 +300,19 @@ class Trainer:
         self.model.rng.bit_generator.state = meta["rng"]
         self.best = math.inf if meta["best_valid_loss"] is None else meta["best_valid_loss"]
 
-    def _trim_metrics(self) -> None:
-        """Drop metric lines past the checkpoint's step (a run killed without saving wrote them)."""
+    def _tidy(self) -> None:
+        """Make the run directory agree with the checkpoint: drop metric lines past its step (a run killed
+        after its last save wrote them) and a line torn by a crash mid-write, saying so; remove the temporary
+        files of writes a crash cut short (``files.replacing``)."""
+        for stale in self.out.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         path = self.out / "metrics.jsonl"
+        records, torn = read_jsonl(path)
+        if torn:
+            self.log(f"{path}: dropped {torn} unreadable line{'s' if torn > 1 else ''} (a crash mid-write)")
         if path.exists():
-            lines = [line for line in path.read_text(encoding="utf-8").splitlines()
-                     if line.strip() and json.loads(line)["step"] <= self.step]
-            path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            kept = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= self.step]
+            write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def load_params(model, arrays: dict) -> None:

@@ -11,7 +11,8 @@ chorales, as the JSB Chorales benchmark has them; a sixteenth otherwise). A file
 piece with nothing in it, is skipped and counted, never fatal. Parsing runs in two processes with a progress
 bar, and the encoded corpus is cached as JSON under ``$RNNKIT_CACHE`` (default ``~/.cache/rnnkit``) keyed by
 the corpus (for a folder: its path and every file's size and time), the encoding and the grid, so a second
-run starts at once.
+run starts at once. The cache is written atomically (two runs building it at once each write a whole file),
+and one that cannot be read is rebuilt.
 
 The split into training, validation and test pieces is fixed (80/10/10, seeded, independent of the
 training seed).
@@ -31,12 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from ..files import write_atomic
 from .music_encodings import KEYS, is_note_token, melody_events, piano_roll
 
 BUILT_INS = ("chorales", "folk")
 ENCODINGS = ("events", "pianoroll")
 SUFFIXES = (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".abc", ".krn")
-CACHE_VERSION = 2  # bumped whenever an encoding changes
+CACHE_VERSION = 3  # bumped whenever an encoding or the cache's layout changes
 SPLIT_SEED = 20120627
 
 
@@ -152,10 +154,9 @@ def load_music(spec: str, encoding: str = "events", grid: float | None = None, p
     sources = _sources(spec)
     cache = _cache_path(spec, sources, encoding, grid)
     name = spec if spec in BUILT_INS else pathlib.Path(spec).name
-    if cache.exists():
-        stored = json.loads(cache.read_text(encoding="utf-8"))
-        return MusicCorpus(name, encoding, grid, _decode_pieces(stored["pieces"], encoding), stored["titles"],
-                           stored["skipped"])
+    stored = _read_cache(cache, encoding)
+    if stored is not None:
+        return MusicCorpus(name, encoding, grid, *stored)
     pieces, titles, skipped = [], [], 0
     with ProcessPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1, len(sources)))) as pool:
         read = pool.map(_read, sources, [encoding] * len(sources), [grid] * len(sources))
@@ -168,11 +169,29 @@ def load_music(spec: str, encoding: str = "events", grid: float | None = None, p
     if not pieces:
         raise ValueError(f"--data {spec!r}: none of its {len(sources)} files could be read as music")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.tmp")
-    tmp.write_text(json.dumps({"pieces": _encode_pieces(pieces, encoding), "titles": titles, "skipped": skipped}),
-                   encoding="utf-8")
-    tmp.replace(cache)
+    write_atomic(cache, json.dumps({"encoding": encoding, "pieces": _encode_pieces(pieces, encoding),
+                                    "titles": titles, "skipped": skipped}))
     return MusicCorpus(name, encoding, grid, pieces, titles, skipped)
+
+
+def _read_cache(path: pathlib.Path, encoding: str):
+    """(pieces, titles, skipped) from the cache file, or None when there is none or it cannot be used (then
+    the corpus is parsed again and the cache rewritten; a line says why)."""
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_bytes())
+        if stored["encoding"] != encoding:
+            raise ValueError(f"it holds {stored['encoding']!r} pieces")
+        pieces = _decode_pieces(stored["pieces"], encoding)
+        titles, skipped = stored["titles"], int(stored["skipped"])
+        if len(titles) != len(pieces) or not all(isinstance(t, str) for t in titles):
+            raise ValueError("titles do not match pieces")
+        return pieces, titles, skipped
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        print(f"rnnkit: the music cache {path} is unreadable ({type(error).__name__}: {error}); rebuilding it",
+              file=sys.stderr)
+        return None
 
 
 def _encode_pieces(pieces, encoding):
@@ -184,6 +203,8 @@ def _encode_pieces(pieces, encoding):
 
 def _decode_pieces(stored, encoding):
     if encoding == "events":
+        if not all(isinstance(p, list) and all(isinstance(t, str) for t in p) for p in stored):
+            raise ValueError("a piece is not a list of tokens")
         return stored
     rolls = []
     for frames in stored:

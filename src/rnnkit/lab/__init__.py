@@ -14,7 +14,6 @@ output folder, so each is reproducible from its seed and inspectable with ``rnnk
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 CELL_NAMES = ("rnn", "gru", "lstm")  # compared by the lab (rnn-relu is for the clipping experiment)
@@ -34,13 +33,6 @@ def hidden_for_budget(cell: str, budget: int, count) -> int:
         return a * h * h + b * h + (c1 - a - b)
 
     return min(range(1, 4097), key=lambda h: (abs(size(h) - budget), h))
-
-
-def write_json(path: pathlib.Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def train_quietly(config, out: pathlib.Path):

@@ -7,7 +7,6 @@ share of clipped steps) and ``clipping.png`` (loss and gradient norm before clip
 
 from __future__ import annotations
 
-import json
 import pathlib
 import sys
 
@@ -15,9 +14,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..diagnostics import clipped_share
+from ..files import read_jsonl, write_json
 from ..plots import plot_clipping
 from ..train import Diverged, TrainConfig
-from . import train_quietly, write_json
+from . import train_quietly
 
 MODES = (("none", 5.0), ("value", 1.0), ("norm", 5.0))  # (clip mode, threshold)
 
@@ -36,7 +36,7 @@ def run(out, steps: int = 300, lr: float = 2.0, hidden: int = 128, seed: int = 0
                 train_quietly(config, run_dir)
         except Diverged as error:
             diverged = str(error)
-        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+        records, _ = read_jsonl(run_dir / "metrics.jsonl")
         train = [r for r in records if "loss" in r]
         valid = [r["valid_loss"] for r in records if "valid_loss" in r]
         results["runs"].append({

@@ -11,9 +11,10 @@ import numpy as np
 
 from ..data import Vocabulary
 from ..diagnostics import record
+from ..files import write_json
 from ..plots import plot_gates
 from ..train import TrainConfig, load_run
-from . import train_quietly, write_json
+from . import train_quietly
 
 SHOWN = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
 

@@ -13,10 +13,11 @@ from tqdm import tqdm
 
 from ..data.memory import examples
 from ..diagnostics import jacobian_norms, record
+from ..files import write_json
 from ..plots import plot_gradient_norms
 from ..tasks import make_task
 from ..train import load_best
-from . import CELL_NAMES, hidden_for_budget, train_quietly, write_json
+from . import CELL_NAMES, hidden_for_budget, train_quietly
 from .memory import DEFAULT_BUDGET_HIDDEN, count_params, memory_config
 
 PROBE_SIZE = 16  # sequences in the probe batch the norms are measured on

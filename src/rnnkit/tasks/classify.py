@@ -9,7 +9,6 @@ training split: naive Bayes over n-grams (smoothing chosen on validation) and th
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
@@ -18,6 +17,7 @@ from ..baselines import best_naive_bayes
 from ..data import Vocabulary
 from ..data.batching import LabelledBatches
 from ..data.labelled import load_labelled
+from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report
 from ..models import SequenceClassifier
@@ -163,6 +163,6 @@ class Task(LabelledData):
         summary["confusion"] = {"labels": self.labels, "rows_true_columns_predicted": test["confusion"]}
         summary["per_class"] = {label: {"precision": test["precision"][k], "recall": test["recall"][k],
                                         "support": test["support"][k]} for k, label in enumerate(self.labels)}
-        (run_dir / "test_report.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        write_json(run_dir / "test_report.json", summary)
         lines.append(f"confusion matrix: {run_dir / 'confusion.png'}; all of it: {run_dir / 'test_report.json'}")
         return lines

@@ -10,7 +10,6 @@ segmentation (B/I tags of characters) also the most probable split under the tra
 
 from __future__ import annotations
 
-import json
 import pathlib
 import re
 from collections import Counter
@@ -21,6 +20,7 @@ from ..baselines import DictionarySegmenter, MostFrequentTag
 from ..data import Vocabulary
 from ..data.batching import LabelledBatches
 from ..data.tagged import load_tagged
+from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report, span_scores
 from ..models.tagger import SequenceTagger
@@ -163,5 +163,5 @@ class Task:
             lines += ["segmented test sequences:"] + [f"  {segment(t, g)}" for t, g in zip(tokens[:3], guess)]
         summary["per_tag"] = {t: {"precision": test["precision"][k], "recall": test["recall"][k],
                                   "support": test["support"][k]} for k, t in enumerate(self.tags)}
-        (run_dir / "test_report.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        write_json(run_dir / "test_report.json", summary)
         return lines

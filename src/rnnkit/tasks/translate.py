@@ -10,7 +10,6 @@ is a miss); for other data, copying the source. The report plots the attention o
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
@@ -19,6 +18,7 @@ from .. import generate
 from ..data import Vocabulary
 from ..data.batching import PairBatches
 from ..data.pairs import load_pairs
+from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import exact_match_and_cer
 from ..models.seq2seq import Seq2Seq
@@ -166,7 +166,7 @@ class Task:
         for name, r in baselines.items():
             lines.append(f"  {name}: exact match {r['exact_match']:.2%}, CER {r['cer']:.4f}")
         summary = {"model": test, "baselines": baselines}
-        (run_dir / "test_report.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        write_json(run_dir / "test_report.json", summary)
         shown, weights = translate(self.model, self.metadata(), self.config.seq_len, sources[:3])
         for source, target, output in zip(sources[:3], targets[:3], shown):
             lines.append(f"  {source!r} -> {output!r} (expected {target!r})")
