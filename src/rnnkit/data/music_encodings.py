@@ -117,16 +117,19 @@ def split_note(token: str) -> tuple[str, Fraction]:
 
 
 def events_to_score(tokens) -> "music21.stream.Score":
-    """A one-part score of event tokens; tokens it cannot read (<EOS>, a misplaced key) are left out."""
+    """A one-part score of event tokens; tokens it cannot read (<EOS>, a key or metre after the first or
+    after the first note) are left out."""
     m21 = _m21()
     part, measure, bar_length = m21.stream.Part(), m21.stream.Measure(number=1), None
     notes = []  # (element, whether its token asks for a tie to the next)
+    key = meter = None  # the first of each at the start is the piece's; a later one is left out
     for token in tokens:
-        if token.startswith("key=") and not measure.notesAndRests:
+        if token.startswith("key=") and key is None and not measure.notesAndRests:
             value = token[4:]
             tonic, _, mode = value.partition(":")
-            measure.insert(0, m21.key.Key(tonic, mode) if mode else m21.key.KeySignature(int(value)))
-        elif token.startswith("meter=") and not measure.notesAndRests:
+            key = m21.key.Key(tonic, mode) if mode else m21.key.KeySignature(int(value))
+            measure.insert(0, key)
+        elif token.startswith("meter=") and meter is None and not measure.notesAndRests:
             meter = m21.meter.TimeSignature(token[6:])
             measure.insert(0, meter)
             bar_length = Fraction(meter.barDuration.quarterLength)
