@@ -126,7 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command in ("predict", "score") and not any(e.startswith("-") for e in extra):
+            args.texts += extra  # texts after an option: rnnkit predict RUN --top 3 "a text"
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return {"train": cmd_train, "sample": cmd_sample, "predict": cmd_predict, "score": cmd_score,
                 "eval": cmd_eval, "info": cmd_info, "export": cmd_export, "lab": cmd_lab}[args.command](args)
     except SystemExit as exit_:
@@ -284,7 +289,7 @@ def cmd_sample(args) -> int:
 
 
 def _sample_music(run, args) -> int:
-    from .music_files import render_wav, synthesiser_problem, write_piece
+    from .music_files import synthesiser_problem, write_piece
     from .tasks import music
 
     encoding = run.meta["encoding"]
@@ -314,9 +319,7 @@ def _sample_music(run, args) -> int:
         print(f"rnnkit: {no_wav}; writing the other files", file=sys.stderr)
     for i, piece in enumerate(pieces, start=1):
         files = write_piece(out, f"sample-{i}", piece["score"], melody=encoding == "events",
-                            grid=run.meta.get("grid"), frames=piece.get("frames"))
-        if args.wav and not no_wav:
-            files.append(render_wav(files[0]))
+                            grid=run.meta.get("grid"), frames=piece.get("frames"), wav=args.wav and not no_wav)
         size = f"{len(piece['tokens'])} tokens" if encoding == "events" else f"{len(piece['frames'])} frames"
         print(f"{size}: {' '.join(str(f) for f in files)}")
     if encoding == "events":
@@ -358,6 +361,11 @@ def cmd_predict(args) -> int:
         raise ValueError(f"--top must be a positive int, got {args.top}")
     texts = _texts(args, "predict")
     run = _load(args.run, "predict", ("classify", "tag", "translate"))
+    if run.task != "translate":
+        given = [flag for flag, value in (("--beam", args.beam), ("--plot-attention", args.plot_attention)) if value]
+        if given:
+            raise ValueError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for encoder-decoders "
+                             f"(--task translate); {args.run} is {WHAT[run.task]}")
     if run.task == "tag":
         return _print_tags(run, texts, args.json)
     if run.task == "translate":
@@ -391,6 +399,8 @@ def _print_translations(run, texts, args) -> int:
         raise ValueError(f"--beam must be a positive int, got {args.beam}")
     if args.beam is not None and args.plot_attention:
         raise ValueError("--plot-attention shows greedy decoding; it does not go with --beam")
+    if args.plot_attention and pathlib.Path(args.plot_attention).exists() and not pathlib.Path(args.plot_attention).is_dir():
+        raise ValueError(f"--plot-attention {args.plot_attention!r} is a file; give a folder for the heat maps")
     outputs, weights = translate.translate(run.model, run.meta, run.config.seq_len, texts, args.beam)
     for text, output in zip(texts, outputs):
         print(json.dumps({"text": text, "translation": output}) if args.json else f"{output}\t{text}")
