@@ -96,3 +96,20 @@ def test_a_second_key_or_metre_is_left_out():
 
     assert [m.ratioString for m in score.recurse().getElementsByClass(meter.TimeSignature)] == ["6/8"]
     assert [k.sharps for k in score.recurse().getElementsByClass(key.KeySignature)] == [1]
+
+
+def test_a_synthesiser_that_fails_skips_the_wav_only(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "fluidsynth"
+    fake.write_text("#!/bin/sh\necho 'fluidsynth: error: cannot load the soundfont' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    (tmp_path / "font.sf2").write_bytes(b"not a soundfont")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("RNNKIT_SOUNDFONT", str(tmp_path / "font.sf2"))
+    said = []
+    files = write_piece(tmp_path / "out", "p", events_to_score(["meter=2/4", "C4_1", "D4_1"]), melody=True,
+                        say=said.append, wav=True)
+    assert [p.name for p in files] == ["p.mid", "p.musicxml", "p.png"]
+    assert said == ["p.wav not written: RuntimeError: FluidSynth failed: fluidsynth: error: cannot load the soundfont"]
+    assert not list((tmp_path / "out").glob(".*.tmp"))
