@@ -162,3 +162,17 @@ def test_a_corrupt_music_cache_is_rebuilt(tmp_path, monkeypatch, capsys, folder)
         assert again.pieces == first.pieces and again.titles == first.titles
         assert "is unreadable" in capsys.readouterr().err
         assert json.loads(cache.read_bytes())["pieces"] == first.pieces  # rewritten whole
+
+
+def test_two_runs_building_the_same_cache_at_once_both_get_it_whole(tmp_path, folder):
+    env = {**os.environ, "RNNKIT_CACHE": str(tmp_path / "cache")}
+    load = ("import sys; from rnnkit.data.music import load_music; "
+            "print(len(load_music(sys.argv[1], 'events', progress=False).pieces))")
+    builders = [subprocess.Popen([sys.executable, "-c", load, str(folder)], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [b.communicate(timeout=300) for b in builders]
+    assert [b.returncode for b in builders] == [0, 0], results
+    assert results[0][0] == results[1][0] and int(results[0][0]) > 0
+    (cache,) = (tmp_path / "cache" / "music").glob("*.json")
+    assert len(json.loads(cache.read_bytes())["pieces"]) == int(results[0][0])
+    assert not list(cache.parent.glob(".*.tmp"))
