@@ -10,11 +10,11 @@ import time
 
 import numpy as np
 import pytest
-
 from rnnkit.checkpoint import load_checkpoint
 from rnnkit.cli import main
 from rnnkit.files import read_jsonl
-from test_cli_music import folder  # noqa: F401  (a fixture: thirty small MIDI tunes)
+from test_cli_music import folder  # noqa: F401  (fixtures: thirty small MIDI tunes,
+from test_cli_tasks import pairs  # noqa: F401  and words beside their reversals)
 from test_train import sigterm_after
 
 TASKS = ("lm", "classify", "generate", "tag", "translate", "memory", "music")
@@ -22,20 +22,11 @@ TASKS = ("lm", "classify", "generate", "tag", "translate", "memory", "music")
 TINY = ["--hidden", "16", "--embed", "8", "--batch-size", "8", "--eval-every", "4", "--steps", "36", "--seed", "3"]
 
 
-@pytest.fixture(scope="module")
-def reversals(tmp_path_factory):
-    rng = np.random.default_rng(2)
-    words = ["".join(rng.choice(list("abcde"), size=rng.integers(2, 6))) for _ in range(200)]
-    path = tmp_path_factory.mktemp("data") / "reverse.tsv"
-    path.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words), encoding="utf-8")
-    return path
-
-
-def task_args(task, reversals, folder):
+def task_args(task, pairs, folder):
     """Every task, trained in seconds: on its built-in data, or a small file or folder (translate's dates
     validates on 3,600 pairs; the built-in music corpora take a minute to parse)."""
     return {"lm": ["--task", "lm"], "classify": ["--task", "classify"], "generate": ["--task", "generate"],
-            "tag": ["--task", "tag"], "translate": ["--task", "translate", "--data", str(reversals), "--seq-len", "8"],
+            "tag": ["--task", "tag"], "translate": ["--task", "translate", "--data", str(pairs), "--seq-len", "8"],
             "memory": ["--task", "memory", "--seq-len", "30"],
             "music": ["--task", "music", "--data", str(folder), "--seq-len", "16", "--sample-every", "1000"]}[task]
 
@@ -64,9 +55,9 @@ def kill_at_random(command, run_dir, rng) -> bool:
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_a_run_killed_at_random_moments_resumes_to_the_same_weights(tmp_path, monkeypatch, reversals, folder, task):
+def test_a_run_killed_at_random_moments_resumes_to_the_same_weights(tmp_path, monkeypatch, pairs, folder, task):
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))  # the killed processes' too
-    args = ["train", *task_args(task, reversals, folder), *TINY]
+    args = ["train", *task_args(task, pairs, folder), *TINY]
     assert main(args + ["--out", str(tmp_path / "whole")]) == 0
     whole, steps = weights(tmp_path / "whole")
 

@@ -1,5 +1,8 @@
 """``rnnkit lab memory``: rnn vs gru vs lstm on a long-memory problem at one parameter budget, the test loss
-against the length T beside the loss of an answer that remembers nothing. Writes ``results.json``
+against the length T beside the loss of an answer that remembers nothing. The gated cells start from chrono
+biases (``init.chrono``, through the memory task), so that with the defaults (2,000 steps of Adam at 3e-3)
+the LSTM and the GRU solve the adding problem at every default length and the tanh RNN, which has no gate
+to set, does not; with unit forget biases the LSTM at T = 200 stays on the memoryless plateau that long. Writes ``results.json``
 ({"task", "baseline", "budget", "steps", "runs": [{"cell", "T", "hidden", "params", "test_loss",
 "baseline"}, ...]}; the same from the same seed) and ``memory.png``; each run's directory is
 ``runs/<cell>-T<T>``."""

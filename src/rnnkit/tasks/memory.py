@@ -13,24 +13,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.memory import COPY_SYMBOLS, DELIMITER, MemoryBatches, examples, memoryless_loss
+from ..data.memory import COPY_LENGTH, COPY_SYMBOLS, DELIMITER, MemoryBatches, examples, memoryless_loss
+from ..init import chrono
 from ..losses import mse, softmax_cross_entropy
 from ..models import SequenceClassifier
 from ..models.tagger import SequenceTagger
 
 VALID_SEED, TEST_SEED, VALID_SIZE, TEST_SIZE = 1_000_001, 1_000_002, 1000, 2000
+CHRONO_STREAM = 3  # the chrono biases' own random stream, beside the model's seed
 
 
 def build_model(config, meta: dict):
+    """The model of ``meta["memory_task"]``, its gate biases chrono-initialised (``init.chrono``) for the
+    sequence's length: a gated cell starts with memory time scales spread up to T, so a dependency T steps
+    back is not first learned through a gradient that has shrunk by T contractions."""
     task = meta["memory_task"]
     if task == "copy":
-        return SequenceTagger(DELIMITER + 1, COPY_SYMBOLS + 1, config.cell, config.hidden, config.layers,
-                              bidirectional=False, embed_size=config.embed, seed=config.seed)
-    if task == "first":
-        return SequenceClassifier(COPY_SYMBOLS, vocab_size=COPY_SYMBOLS, cell=config.cell, hidden_size=config.hidden,
-                                  num_layers=config.layers, embed_size=config.embed, seed=config.seed)
-    return SequenceClassifier(1, input_size=2, cell=config.cell, hidden_size=config.hidden,
-                              num_layers=config.layers, seed=config.seed)
+        model = SequenceTagger(DELIMITER + 1, COPY_SYMBOLS + 1, config.cell, config.hidden, config.layers,
+                               bidirectional=False, embed_size=config.embed, seed=config.seed)
+    elif task == "first":
+        model = SequenceClassifier(COPY_SYMBOLS, vocab_size=COPY_SYMBOLS, cell=config.cell, hidden_size=config.hidden,
+                                   num_layers=config.layers, embed_size=config.embed, seed=config.seed)
+    else:
+        model = SequenceClassifier(1, input_size=2, cell=config.cell, hidden_size=config.hidden,
+                                   num_layers=config.layers, seed=config.seed)
+    steps = config.seq_len + (2 * COPY_LENGTH if task == "copy" else 0)
+    chrono(model.rnn, steps, np.random.default_rng([config.seed, CHRONO_STREAM]))
+    return model
 
 
 class Task:
