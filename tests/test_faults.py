@@ -35,6 +35,7 @@ MATRIX = [
     ("train --lr nan", "--lr must be a positive finite number, got nan"),
     ("train --pool max", "--pool does not apply to --task lm (it is for --task classify)"),
     ("train --task tag --encoding events", "--encoding does not apply to --task tag"),
+    ("train --init chrono", "--init does not apply to --task lm (it is for --task memory)"),
     ("train --bogus 3", "unrecognized arguments: --bogus 3"),
     ("train --out {lm}", "already exists and is not an empty directory"),
     ("train --resume {missing}", "no checkpoint at"),

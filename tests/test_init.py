@@ -36,3 +36,15 @@ def test_chrono_sets_the_gru_update_gate_only_and_leaves_a_plain_rnn_alone():
     chrono(rnn, 100, np.random.default_rng(1))
     for k, v in before.items():
         np.testing.assert_array_equal(rnn.params[k], v)
+
+
+def test_the_memory_task_starts_from_chrono_unless_told_standard():
+    from rnnkit.tasks.memory import build_model
+    from rnnkit.train import TrainConfig
+
+    def forget_bias(init):
+        config = TrainConfig(task="memory", hidden=8, seq_len=300, **({} if init is None else {"init": init}))
+        return build_model(config, {"memory_task": "adding"}).params["rnn.l0.b"][8:16]
+
+    assert forget_bias(None).max() > 3 and np.array_equal(forget_bias(None), forget_bias("chrono"))
+    np.testing.assert_array_equal(forget_bias("standard"), np.ones(8))

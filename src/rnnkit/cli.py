@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pool", choices=("last", "mean", "max"), help="classify: how steps become one vector")
     train.add_argument("--encoding", choices=("events", "pianoroll"),
                        help="music: melody tokens (default) or polyphonic piano-roll frames")
+    train.add_argument("--init", choices=("chrono", "standard"),
+                       help="memory: gate biases spread over the sequence's length (chrono, default) or the "
+                            "layers' own (forget bias 1)")
     for flag, kind in (("--hidden", int), ("--layers", int), ("--embed", int), ("--dropout", float),
                        ("--seq-len", int), ("--batch-size", int), ("--steps", int), ("--epochs", int),
                        ("--minutes", float), ("--lr", float), ("--clip", float), ("--seed", int),
@@ -120,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--lr", type=float, help="learning rate (clipping: of plain SGD)")
     lab.add_argument("--text", default="Maximilian", help="gates: the input to show")
     lab.add_argument("--run", dest="lab_run", metavar="RUN", help="gates: a trained language model to look into")
+    lab.add_argument("--init", choices=("chrono", "standard"), default="chrono",
+                     help="memory: the gated cells' biases, chrono (default) or the layers' own (forget bias 1)")
     lab.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -584,7 +589,7 @@ def cmd_lab(args) -> int:
     out = pathlib.Path(args.out)
     if args.experiment == "memory":
         result = memory.run(out, args.task, _int_list("--lengths", args.lengths), cells=cells, seed=args.seed,
-                            **options)
+                            init=args.init, **options)
         for r in result["runs"]:
             print(f"{r['cell']:<5} T={r['T']:<4} {r['params']:>7,} parameters  test loss {r['test_loss']:.5f}  "
                   f"(remembering nothing: {r['baseline']:.5f})")

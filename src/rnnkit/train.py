@@ -43,14 +43,14 @@ TASK_DEFAULTS = {
                   "attention": True},
     "music": {"data": "folk", "encoding": "events", "cell": "lstm", "embed": 32, "dropout": 0.0, "seq_len": 256,
               "batch_size": 32, "steps": 1000, "sample_every": 500},
-    "memory": {"data": "adding", "cell": "lstm", "embed": 16, "seq_len": 100, "steps": 2000},
+    "memory": {"data": "adding", "cell": "lstm", "embed": 16, "seq_len": 100, "steps": 2000, "init": "chrono"},
 }
 SHARED_DEFAULTS = {"seq_len": 64, "batch_size": 64}  # for the tasks above that do not name their own
 TASK_NAMES = tuple(TASK_DEFAULTS)
 # options that only some tasks take: a value given to any other task is an error naming the option
 TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate", "music"), "pool": ("classify",),
                 "attention": ("translate",), "bidirectional": ("classify", "tag", "translate"),
-                "dropout": ("lm", "classify", "generate", "tag", "music"), "encoding": ("music",)}
+                "dropout": ("lm", "classify", "generate", "tag", "music"), "encoding": ("music",), "init": ("memory",)}
 
 
 class Diverged(RuntimeError):
@@ -87,6 +87,7 @@ class TrainConfig:
     pool: str | None = None
     attention: bool | None = None
     encoding: str | None = None  # music: "events" (melody tokens) or "pianoroll"
+    init: str | None = None  # memory: "chrono" gate biases (init.chrono) or "standard" (forget bias 1, others 0)
 
     def __post_init__(self):
         for name, default in TASK_DEFAULTS.get(self.task, {}).items():
@@ -110,6 +111,8 @@ class TrainConfig:
             _checks.one_of("--pool", self.pool, ("last", "mean", "max"))
         if self.encoding is not None:
             _checks.one_of("--encoding", self.encoding, ("events", "pianoroll"))
+        if self.init is not None:
+            _checks.one_of("--init", self.init, ("chrono", "standard"))
         _checks.one_of("--cell", self.cell, ("lstm", "gru", "rnn", "rnn-relu"))
         _checks.one_of("--schedule", self.schedule, ("cosine", "constant"))
         _checks.one_of("--clip-mode", self.clip_mode, ("norm", "value", "none"))

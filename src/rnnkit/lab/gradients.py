@@ -39,7 +39,8 @@ def run(out, length: int = 200, steps: int = 1000, cells=CELL_NAMES, seed: int =
     x, y = examples("adding", PROBE_SIZE, length, np.random.default_rng([seed, 7]))
     results = {"T": length, "steps": steps, "budget": budget, "cells": {}}
     for cell in tqdm(cells, desc="lab gradients", unit="cell", file=sys.stderr):
-        config = memory_config("adding", cell, hidden_for_budget(cell, budget, count), length, steps, seed, lr)
+        config = memory_config("adding", cell, hidden_for_budget(cell, budget, count), length, steps, seed, lr,
+                               init="standard")  # the gradients of the textbook initialisation
         fresh = make_task(config)
         entry = {"hidden": config.hidden, "initial": state_gradient_norms(fresh, x, y),
                  "initial_jacobian": jacobian_norms(fresh.model.rnn, x[0]).tolist()}

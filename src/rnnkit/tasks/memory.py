@@ -24,9 +24,10 @@ CHRONO_STREAM = 3  # the chrono biases' own random stream, beside the model's se
 
 
 def build_model(config, meta: dict):
-    """The model of ``meta["memory_task"]``, its gate biases chrono-initialised (``init.chrono``) for the
-    sequence's length: a gated cell starts with memory time scales spread up to T, so a dependency T steps
-    back is not first learned through a gradient that has shrunk by T contractions."""
+    """The model of ``meta["memory_task"]``. With ``config.init`` "chrono" (the default) its gate biases are
+    chrono-initialised (``init.chrono``) for the sequence's length: a gated cell starts with memory time
+    scales spread up to T, so a dependency T steps back is not first learned through a gradient that has
+    shrunk by T contractions. "standard" keeps the layers' own initialisation (LSTM forget bias 1)."""
     task = meta["memory_task"]
     if task == "copy":
         model = SequenceTagger(DELIMITER + 1, COPY_SYMBOLS + 1, config.cell, config.hidden, config.layers,
@@ -37,8 +38,9 @@ def build_model(config, meta: dict):
     else:
         model = SequenceClassifier(1, input_size=2, cell=config.cell, hidden_size=config.hidden,
                                    num_layers=config.layers, seed=config.seed)
-    steps = config.seq_len + (2 * COPY_LENGTH if task == "copy" else 0)
-    chrono(model.rnn, steps, np.random.default_rng([config.seed, CHRONO_STREAM]))
+    if config.init == "chrono":
+        steps = config.seq_len + (2 * COPY_LENGTH if task == "copy" else 0)
+        chrono(model.rnn, steps, np.random.default_rng([config.seed, CHRONO_STREAM]))
     return model
 
 
