@@ -404,7 +404,8 @@ def _print_translations(run, texts, args) -> int:
         raise ValueError(f"--beam must be a positive int, got {args.beam}")
     if args.beam is not None and args.plot_attention:
         raise ValueError("--plot-attention shows greedy decoding; it does not go with --beam")
-    if args.plot_attention and pathlib.Path(args.plot_attention).exists() and not pathlib.Path(args.plot_attention).is_dir():
+    folder = pathlib.Path(args.plot_attention) if args.plot_attention else None
+    if folder is not None and folder.exists() and not folder.is_dir():
         raise ValueError(f"--plot-attention {args.plot_attention!r} is a file; give a folder for the heat maps")
     outputs, weights = translate.translate(run.model, run.meta, run.config.seq_len, texts, args.beam)
     for text, output in zip(texts, outputs):
@@ -414,7 +415,6 @@ def _print_translations(run, texts, args) -> int:
             raise ValueError(f"{args.run} has no attention (trained with --no-attention)")
         from .plots import plot_attention
 
-        folder = pathlib.Path(args.plot_attention)
         folder.mkdir(parents=True, exist_ok=True)
         vocabs = [Vocabulary.from_json(run.meta[k]) for k in ("source_vocab", "target_vocab")]
         for i, (text, output, alpha) in enumerate(zip(texts, outputs, weights), start=1):
