@@ -12,8 +12,8 @@ from rnnkit.music_files import write_piece
 
 # the kinds of token a vocabulary built from real scores holds, odd ones included (folk has 1/36 and 1/5)
 PITCHES = ("C4", "F#5", "B-3", "A0", "C8", "G#4", "E-6", "R")
-LENGTHS = ("1/96", "1/36", "1/12", "1/6", "1/5", "1/4", "1/3", "1/2", "2/3", "3/4", "1", "5/4", "3/2", "7/3", "2",
-           "3", "4", "12")
+LENGTHS = ("1/96", "1/36", "1/24", "1/16", "1/12", "1/10", "1/8", "1/6", "1/5", "1/4", "1/3", "3/8", "1/2", "2/3",
+           "3/4", "7/8", "1", "5/4", "3/2", "7/3", "2", "3", "4", "12")
 NOTES = [f"{p}_{d}{tie}" for p in PITCHES for d in LENGTHS for tie in ("", "~")]
 OTHER = ["|", "key=G:minor", "key=-2", "key=D:major", "meter=6/8", "meter=9/8", "meter=3/4", "meter=2/2",
          "meter=5/4", "<EOS>"]
@@ -63,12 +63,12 @@ def test_a_sampled_run_of_tuplets_that_musicxml_cannot_write_is_rounded_not_lost
     said = []
     files = write_piece(tmp_path, "sample", events_to_score(tokens), melody=True, say=said.append)
     assert [p.suffix for p in files] == [".mid", ".musicxml", ".png"]
-    assert said == ["sample.musicxml: 12 durations rounded to a multiple of 1/12 quarter note"]
+    assert said == ["sample.musicxml: 12 durations rounded to a multiple of 1/48 quarter note"]
     from music21 import converter
 
     back = converter.parse(str(tmp_path / "sample.musicxml"))
     for note in back.flatten().notesAndRests:
-        assert (Fraction(note.quarterLength) * 12).denominator == 1  # multiples of a triplet sixteenth
+        assert (Fraction(note.quarterLength) * 48).denominator == 1  # multiples of a triplet 64th
 
 
 def test_a_writer_that_fails_skips_its_file_only(tmp_path, monkeypatch):
@@ -82,6 +82,18 @@ def test_a_writer_that_fails_skips_its_file_only(tmp_path, monkeypatch):
     files = write_piece(tmp_path, "p", events_to_score(["meter=2/4", "C4_1", "D4_1"]), melody=True, say=said.append)
     assert [p.name for p in files] == ["p.mid", "p.musicxml"]
     assert said == ["p.png not written: OSError: [Errno 28] No space left on device"]
+
+
+def test_durations_musicxml_spells_are_written_as_they_are(tmp_path):
+    tokens = ["meter=4/4", "C4_1/8", "D4_3/8", "E4_1/16", "F4_3/16", "G4_1/24", "A4_1/24", "B4_1/24", "C5_1/12",
+              "D5_1/12", "E5_1/12", "F5_7/8", "G5_1"]
+    said = []
+    write_piece(tmp_path, "p", events_to_score(tokens), melody=True, say=said.append)
+    assert said == []
+    from music21 import converter
+
+    back = converter.parse(str(tmp_path / "p.musicxml")).flatten().notes
+    assert [str(Fraction(n.quarterLength)) for n in back] == [t.split("_")[1] for t in tokens[1:]]
 
 
 def test_a_piece_with_no_metre_is_written_in_four_four(tmp_path):

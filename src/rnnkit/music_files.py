@@ -24,7 +24,7 @@ from .plots import plot_piano_roll
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
               "/usr/share/soundfonts/default.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
 PNG_GRID = 0.25  # the piano-roll picture of a melody: sixteenth notes
-QUANTUM = Fraction(1, 12)  # MusicXML durations: multiples of a triplet sixteenth, in quarter notes
+QUANTUM = Fraction(1, 48)  # MusicXML durations: multiples of a triplet 64th (which 1/16, 1/12 and 1/8 are)
 
 
 def write_piece(folder: pathlib.Path, stem: str, score, melody: bool, grid: float | None = None,
@@ -69,8 +69,8 @@ def _write_musicxml(score, path: pathlib.Path, say) -> None:
 
     MusicXML spells a duration as a note type with dots and tuplets, so a sampled 1/96 or 1/5, or a run of
     triplets over a bar line, can be unwritable ("2048th"), and music21 can spend minutes looking for a
-    spelling. So each note and rest is rounded to the nearest multiple of a triplet sixteenth (1/12 of a
-    quarter, never to nothing) and split into tied notes where one type cannot spell it; a piece without a
+    spelling. So each note and rest is rounded to the nearest multiple of a triplet 64th (1/48 of a
+    quarter, never to nothing: sixteenths, triplets, 32nds and their dots are kept as they are) and split into tied notes where one type cannot spell it; a piece without a
     metre is written in 4/4; and where music21 cannot tie a sampled bar that overruns the metre into the
     next one, the melody is barred afresh by the metre. ``say`` is told what changed. The MIDI file
     keeps the piece exactly as sampled.
@@ -110,7 +110,7 @@ def _write_musicxml(score, path: pathlib.Path, say) -> None:
         line = m21.stream.Part()
         line.append([meter] + [e for m in measures for e in m.notesAndRests])
         _write_part(line.makeMeasures(), path)
-    changes = ([f"{rounded} duration{'s' if rounded > 1 else ''} rounded to a multiple of 1/12 quarter note"]
+    changes = ([f"{rounded} duration{'s' if rounded > 1 else ''} rounded to a multiple of 1/48 quarter note"]
                * bool(rounded) + [f"barred afresh in {meter.ratioString} (as sampled: {barred})"] * bool(barred)
                + ["written in 4/4 (the piece names no metre)"] * (not meters))
     if changes:
