@@ -53,7 +53,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     print(machine_line(describe()))
-    print(f"workers: {persistent.workers()}; OpenBLAS spin shortened: {persistent.short_blas_spin}")
+    print(f"workers: {persistent.workers()}; OpenBLAS spin shortened: {persistent.short_blas_spin}; "
+          f"numba compiles with AVX-512 (the engine's auto mode): {persistent.tuned_for_this_cpu}")
     print("| case | Python loop, ms | persistent loop, ms | ratio |\n|---|---|---|---|")
     cases = list(layer_cases())
     lm_step, _ = speed.language_model_case()

@@ -130,6 +130,7 @@ def test_plans_only_what_it_computes(monkeypatch):
 
 def test_auto_waits_for_a_short_blas_spin_or_one_thread(monkeypatch):
     monkeypatch.setattr(persistent, "mode", "auto")
+    monkeypatch.setattr(persistent, "tuned_for_this_cpu", True)
     lstm = rnnkit.LSTM(4, 64)
     p = lstm._group(lstm.params, 0, 0)
     monkeypatch.setattr(persistent, "workers", lambda: 2)
@@ -182,3 +183,23 @@ def test_the_loop_hands_its_row_kernels_contiguous_rows(monkeypatch, engine):
         signatures = row_kernel.nopython_signatures
         layouts = {getattr(arg, "layout", "C") for signature in signatures for arg in signature.args}
         assert signatures and layouts == {"C"}, signatures
+
+
+def test_auto_leaves_the_engine_off_where_its_microkernel_is_not_tuned(monkeypatch):
+    lstm = rnnkit.LSTM(4, 64)
+    p = lstm._group(lstm.params, 0, 0)
+    monkeypatch.setattr(persistent, "workers", lambda: 1)
+    monkeypatch.setattr(persistent, "tuned_for_this_cpu", False)
+    monkeypatch.setattr(persistent, "mode", "auto")
+    assert persistent.plan(lstm.cell, p, None, 40) is None
+    monkeypatch.setattr(persistent, "mode", "on")
+    assert persistent.plan(lstm.cell, p, None, 40).count == 1
+
+
+@pytest.mark.parametrize("features,expected", [("+avx2,+fma,+avx512f,+avx512bw", True),
+                                               ("+avx2,+fma,-avx512f,-avx512bw", False), ("+neon", False)])
+def test_the_instruction_set_is_read_as_numba_compiles_for_it(monkeypatch, features, expected):
+    from numba.core import config
+
+    monkeypatch.setattr(config, "CPU_FEATURES", features)
+    assert persistent.compiled_for_avx512() is expected

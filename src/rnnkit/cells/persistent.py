@@ -81,16 +81,34 @@ def workers() -> int:
 MIN_STEPS = 8  # shorter sequences do not repay starting the workers and packing W_h (measured above)
 
 
+def compiled_for_avx512() -> bool:
+    """Whether numba compiles the kernels with AVX-512: ``NUMBA_CPU_FEATURES`` when set, else this CPU's
+    features, as numba itself chooses (``NUMBA_CPU_NAME`` alone does not change them)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else llvm.get_host_cpu_features().flatten()
+    return "+avx512f" in features.split(",")
+
+
+# The microkernel (kernels._block) keeps 16 accumulators of 16 floats: 16 of AVX-512's 32 vector registers.
+# Where a vector holds 8 floats (AVX2, 16 registers) it needs 32 and spills on every k: with AVX2 emulated the
+# engine took 1.8-2.1x the layer's loop's time for inference at M and L, and 1.4x for the LM step (README,
+# Performance). Until a kernel is shaped for such a CPU, "auto" leaves the engine off there.
+tuned_for_this_cpu = compiled_for_avx512()
+
+
 def plan(cell, p, record, steps: int) -> Plan | None:
     """How this engine runs a layer's loop, or None where the layer runs it: the engine takes a float32 LSTM
-    with whole chunks of 32 units, at least ``MIN_STEPS`` steps, no recording, and no OpenBLAS threads left
-    spinning beside its workers (see the module's docstring)."""
+    with whole chunks of 32 units, at least ``MIN_STEPS`` steps, no recording, on a CPU its microkernel is
+    tuned for (AVX-512), and no OpenBLAS threads left spinning beside its workers (see the module's docstring).
+    ``mode = "on"`` takes it wherever it can run."""
     if mode == "off" or not isinstance(cell, LSTMCell) or record is not None:
         return None
     if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS or (steps < MIN_STEPS and mode != "on"):
         return None
     count = workers()
-    if mode == "on" or short_blas_spin or count == 1:
+    if mode == "on" or (tuned_for_this_cpu and (short_blas_spin or count == 1)):
         return _plan(cell.hidden_size, count)
     return None
 
