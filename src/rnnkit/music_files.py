@@ -41,11 +41,15 @@ def write_piece(folder: pathlib.Path, stem: str, score, melody: bool, grid: floa
     folder.mkdir(parents=True, exist_ok=True)
     written = []
 
-    def attempt(suffix: str, write) -> None:
+    def attempt(suffix: str, write, writes_atomically: bool = False) -> None:
+        """``write(path)``, through a temporary file unless the writer does that itself (the plots do)."""
         path = folder / f"{stem}{suffix}"
         try:
-            with replacing(path) as tmp:
-                write(tmp)
+            if writes_atomically:
+                write(path)
+            else:
+                with replacing(path) as tmp:
+                    write(tmp)
         except Exception as error:  # music21 and matplotlib raise many kinds; the other files still go out
             say(f"{path.name} not written: {type(error).__name__}: {_first_line(error)}")
         else:
@@ -57,7 +61,7 @@ def write_piece(folder: pathlib.Path, stem: str, score, melody: bool, grid: floa
     if frames is None:
         grid = PNG_GRID
         frames = piano_roll(score, grid)
-    attempt(".png", lambda tmp: plot_piano_roll(tmp, frames, grid, stem))
+    attempt(".png", lambda path: plot_piano_roll(path, frames, grid, stem), writes_atomically=True)
     midi = folder / f"{stem}.mid"
     if wav and midi in written:
         attempt(".wav", lambda tmp: render_wav(midi, tmp))
@@ -70,8 +74,8 @@ def _write_musicxml(score, path: pathlib.Path, say) -> None:
     MusicXML spells a duration as a note type with dots and tuplets, so a sampled 1/96 or 1/5, or a run of
     triplets over a bar line, can be unwritable ("2048th"), and music21 can spend minutes looking for a
     spelling. So each note and rest is rounded to the nearest multiple of a triplet 64th (1/48 of a
-    quarter, never to nothing: sixteenths, triplets, 32nds and their dots are kept as they are) and split into tied notes where one type cannot spell it; a piece without a
-    metre is written in 4/4; and where music21 cannot tie a sampled bar that overruns the metre into the
+    quarter, never to nothing: sixteenths, triplets, 32nds and their dots are kept as they are) and split
+    into tied notes where one type cannot spell it; a piece without a metre is written in 4/4; and where music21 cannot tie a sampled bar that overruns the metre into the
     next one, the melody is barred afresh by the metre. ``say`` is told what changed. The MIDI file
     keeps the piece exactly as sampled.
     """
