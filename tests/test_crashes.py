@@ -96,8 +96,9 @@ def test_a_torn_metrics_line_is_dropped_and_the_run_continues(tmp_path, monkeypa
     assert main(["train", "--resume", str(tmp_path / "parts")]) == 0
     assert "dropped 1 unreadable line (a crash mid-write)" in capsys.readouterr().err
     assert train_losses(tmp_path / "parts") == train_losses(tmp_path / "whole")
+    resumed = weights(tmp_path / "parts")[0]
     for name, value in weights(tmp_path / "whole")[0].items():
-        np.testing.assert_array_equal(weights(tmp_path / "parts")[0][name], value)
+        np.testing.assert_array_equal(resumed[name], value)
     assert not stale.exists()
 
 
