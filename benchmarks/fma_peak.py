@@ -24,8 +24,9 @@ from numba import njit, types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-AVX512 = "avx512f" in open("/proc/cpuinfo", encoding="utf-8").read().split()
-LANES, CHAINS = (16, 16) if AVX512 else (8, 10)
+from rnnkit.cells.kernels import instruction_set  # noqa: E402  (what numba compiles for, emulated or not)
+
+LANES, CHAINS = (16, 16) if instruction_set() == "avx512" else (8, 10)
 
 
 @intrinsic

@@ -2,6 +2,15 @@
 
 These machines set OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which pin an old OpenBLAS kernel and slow
 current NumPy; a user's machine has neither. ``user_environment()`` re-executes the script without them.
+
+Any command can run as an AVX2 machine would, on an AVX-512 one:
+
+    python benchmarks/machine.py avx2 python benchmarks/speed.py --only lstm
+
+numba then compiles for Haswell with every AVX-512 feature turned off (in its own cache), OpenBLAS runs its
+Haswell kernels and PyTorch's oneDNN and MKL stop at AVX2; ``user_environment()`` keeps OpenBLAS's kernel
+choice and the machine line says the instruction set was emulated. Register pressure, the reason kernels are
+shaped per instruction set, is the real AVX2 one; clock speeds and caches stay those of the host.
 """
 
 from __future__ import annotations
@@ -12,13 +21,31 @@ import platform
 import sys
 
 PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+EMULATED = "RNNKIT_EMULATED_ISA"  # set by ``emulate``: the instruction set this process pretends to have
 
 
 def user_environment() -> None:
-    """Re-run this process without the OpenBLAS pins (once; call it before importing NumPy)."""
-    if any(name in os.environ for name in PINNED):
-        env = {k: v for k, v in os.environ.items() if k not in PINNED}
+    """Re-run this process without the OpenBLAS pins (once; call it before importing NumPy). Under
+    ``emulate`` only OPENBLAS_L2_SIZE goes: OPENBLAS_CORETYPE is then the emulated machine's kernel."""
+    pinned = PINNED[1:] if os.environ.get(EMULATED) else PINNED
+    if any(name in os.environ for name in pinned):
+        env = {k: v for k, v in os.environ.items() if k not in pinned}
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def emulated_environment(isa: str) -> dict:
+    """os.environ with numba, OpenBLAS, oneDNN and MKL held to ``isa`` (only "avx2" is known)."""
+    if isa != "avx2":
+        raise SystemExit(f"only avx2 can be emulated, got {isa!r}")
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    off = ("avx512", "avx10", "amx", "avxvnni", "evex512")
+    features = ",".join(("-" if name.startswith(off) else "+" if on else "-") + name
+                        for name, on in llvm.get_host_cpu_features().items())
+    return {**os.environ, EMULATED: "AVX2", "NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": features,
+            "NUMBA_CACHE_DIR": os.path.join(os.environ.get("TMPDIR", "/tmp"), "rnnkit-numba-avx2"),
+            "OPENBLAS_CORETYPE": "Haswell", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
 def heap_only_malloc() -> bool:
@@ -69,6 +96,13 @@ def describe() -> dict:
 
 
 def machine_line(info: dict) -> str:
-    return (f"{info['machine']}; Python {info['python']}; NumPy {info['numpy']} [{info['numpy_blas']}]; "
+    emulated = f" ({os.environ[EMULATED]} emulated)" if os.environ.get(EMULATED) else ""
+    return (f"{info['machine']}{emulated}; Python {info['python']}; NumPy {info['numpy']} [{info['numpy_blas']}]; "
             f"PyTorch {info['torch']} [{info['torch_blas']}, {info['torch_threads']} threads]"
             + (f"; malloc {info['malloc']}" if "malloc" in info else ""))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        raise SystemExit("usage: python benchmarks/machine.py avx2 COMMAND [ARG ...]")
+    os.execvpe(sys.argv[2], sys.argv[2:], emulated_environment(sys.argv[1]))

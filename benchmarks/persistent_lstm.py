@@ -24,7 +24,7 @@ import rnnkit  # noqa: E402  (before NumPy, so that OpenBLAS spins briefly: see 
 import numpy as np  # noqa: E402
 import speed  # noqa: E402
 
-from rnnkit.cells import persistent  # noqa: E402
+from rnnkit.cells import kernels, persistent  # noqa: E402
 
 
 def layer_cases():
@@ -54,7 +54,7 @@ def main():
     args = parser.parse_args()
     print(machine_line(describe()))
     print(f"workers: {persistent.workers()}; OpenBLAS spin shortened: {persistent.short_blas_spin}; "
-          f"numba compiles with AVX-512 (the engine's auto mode): {persistent.tuned_for_this_cpu}")
+          f"numba compiles for {kernels.ISA}: blocks of {kernels.ROWS} x {kernels.WIDTH}")
     print("| case | Python loop, ms | persistent loop, ms | ratio |\n|---|---|---|---|")
     cases = list(layer_cases())
     lm_step, _ = speed.language_model_case()

@@ -83,7 +83,7 @@ import numpy as np
 digest = hashlib.sha256()
 rng = np.random.default_rng(0)
 for layer, T in ((rnnkit.LSTM(8, 32, seed=0), 12), (rnnkit.LSTM(8, 32, seed=0), 4), (rnnkit.GRU(8, 16, seed=0), 6)):
-    x = rng.standard_normal((16, T, 8), dtype=np.float32)  # LSTM at T 12: the persistent loop; else the layer's
+    x = rng.standard_normal((16, T, 8), dtype=np.float32)  # LSTMs: the persistent loop (forced); GRU: the layer's
     y, _ = layer.forward(x)
     dx, _ = layer.backward(np.ones_like(y))
     for array in (y, dx, *layer.grads.values()):
@@ -95,7 +95,7 @@ print(digest.hexdigest())
 def test_a_fresh_compile_and_the_cache_compute_the_same_bits(tmp_path):
     """The first run compiles the kernels, the next loads them from numba's cache: a seeded float32 run must
     not depend on which. (With fast-math contraction of a * b + c, it did: LLVM fused different products.)"""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "RNNKIT_PERSISTENT": "on"}
     fresh, cached = (subprocess.run([sys.executable, "-c", SAME_RUN_TWICE], env=env, capture_output=True, text=True,
                                     check=True).stdout for _ in range(2))
     assert any(tmp_path.rglob("*.nbi")), "the first run left no cache for the second to load"

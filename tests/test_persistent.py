@@ -78,70 +78,47 @@ def test_equals_the_layers_loop(case, monkeypatch, engine):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * float(np.abs(b).max()))
 
 
-@pytest.mark.parametrize("rows", [8, 5, 13])
+@pytest.mark.parametrize("rows", [kernels.ROWS, 5, 13])
 def test_product_starts_from_x_and_bias(rows):
     """C[:, j:j+32] = X + bias + A @ P for each chunk asked, j = offset + g * width + 32 (c - lo), in place
-    over X as the forward loop runs it; nothing else changes."""
+    over X as the forward loop runs it, P the chunk's panels of WIDTH columns side by side; nothing else
+    changes."""
     rng = np.random.default_rng(0)
-    K, G = 37, 2
+    K, G, R, W, S = 37, 2, kernels.ROWS, kernels.WIDTH, kernels.STRIPS
     A = rng.standard_normal((rows, K), dtype=np.float32)
-    P = rng.standard_normal((G, 3, K, 32), dtype=np.float32)
+    P = rng.standard_normal((G, 3 * S, K, W), dtype=np.float32)
     X = rng.standard_normal((rows, 200), dtype=np.float32)
     bias = rng.standard_normal(200, dtype=np.float32)
-    C, tails = X.copy(), (np.zeros((8, K), np.float32), np.zeros((8, 32), np.float32), np.empty((8, 32), np.float32))
+    C, tails = X.copy(), (np.zeros((R, K), np.float32), np.zeros((R, W), np.float32), np.empty((R, W), np.float32))
     kernels._product(A, C, bias, P, 1, 3, C, 10, 70, *tails)  # chunks 1, 2 of blocks 0, 1: columns 10-74, 80-144
     expected = X.copy()
     for g in range(G):
         for c in (1, 2):
             j = 10 + 70 * g + 32 * (c - 1)
-            expected[:, j : j + 32] = X[:, j : j + 32] + bias[j : j + 32] + A.astype(np.float64) @ P[g, c]
+            chunk = np.concatenate(list(P[g, S * c : S * (c + 1)]), axis=1)  # (K, 32)
+            expected[:, j : j + 32] = X[:, j : j + 32] + bias[j : j + 32] + A.astype(np.float64) @ chunk
     np.testing.assert_allclose(C, expected, rtol=1e-5, atol=1e-5)
     kernels._product(A, np.zeros((1, 200), np.float32), np.zeros(200, np.float32), P[:1], 0, 1, C, 0, 0, *tails)
-    np.testing.assert_allclose(C[:, :32], A.astype(np.float64) @ P[0, 0], rtol=1e-5, atol=1e-5)
+    chunk = np.concatenate(list(P[0, :S]), axis=1)
+    np.testing.assert_allclose(C[:, :32], A.astype(np.float64) @ chunk, rtol=1e-5, atol=1e-5)
+
+
+R = kernels.ROWS  # the microkernel's block of rows: 8 with AVX-512, 6 with AVX2
 
 
 def test_plan_shares_rows_when_each_worker_gets_a_block_of_them():
-    assert persistent.Plan(96, 2).shares(16) == [(0, 8, 0, 3), (8, 16, 0, 3)]
-    assert persistent.Plan(64, 3).shares(37) == [(0, 8, 0, 2), (8, 16, 0, 2), (16, 37, 0, 2)]  # 4 blocks, a tail
+    assert persistent.Plan(96, 2).shares(2 * R) == [(0, R, 0, 3), (R, 2 * R, 0, 3)]
+    four_and_a_tail = 4 * R + 5  # five blocks, the last cut short: 1, 2 and 2 to the three workers
+    assert persistent.Plan(64, 3).shares(four_and_a_tail) == [(0, R, 0, 2), (R, 3 * R, 0, 2),
+                                                               (3 * R, four_and_a_tail, 0, 2)]
+    assert persistent.Plan(64, 2).shares(5 * R + 2) == [(0, 3 * R, 0, 2), (3 * R, 5 * R + 2, 0, 2)]  # 3 blocks each
     assert persistent.Plan(64, 1).shares(5) == [(0, 5, 0, 2)]
 
 
 def test_plan_shares_whole_chunks_of_units_of_a_small_batch():
-    assert persistent.Plan(96, 2).shares(15) == [(0, 15, 0, 1), (0, 15, 1, 3)]  # units 0-31 and 32-95
-    assert persistent.Plan(256, 3).shares(8) == [(0, 8, 0, 2), (0, 8, 2, 5), (0, 8, 5, 8)]
-    assert persistent.Plan(64, 3).shares(8) == [(0, 8, 0, 1), (0, 8, 1, 2)]  # no more workers than chunks
-
-
-def test_plans_only_what_it_computes(monkeypatch):
-    monkeypatch.setattr(persistent, "mode", "on")
-    lstm = rnnkit.LSTM(4, 64)
-    p32, cell = lstm._group(lstm.params, 0, 0), lstm.cell
-    assert persistent.plan(cell, p32, None, 40) is not None
-    wide = rnnkit.LSTM(4, 64, dtype=np.float64)
-    assert persistent.plan(cell, wide._group(wide.params, 0, 0), None, 40) is None  # float64: the exact reference
-    odd = rnnkit.LSTM(4, 48)
-    assert persistent.plan(odd.cell, odd._group(odd.params, 0, 0), None, 40) is None  # not whole chunks of 32
-    gru = rnnkit.GRU(4, 64)
-    assert persistent.plan(gru.cell, gru._group(gru.params, 0, 0), None, 40) is None
-    assert persistent.plan(cell, p32, lambda *a: None, 40) is None  # a recording sees every step in Python
-    monkeypatch.setattr(persistent, "mode", "off")
-    assert persistent.plan(cell, p32, None, 40) is None
-
-
-def test_auto_waits_for_a_short_blas_spin_or_one_thread(monkeypatch):
-    monkeypatch.setattr(persistent, "mode", "auto")
-    monkeypatch.setattr(persistent, "tuned_for_this_cpu", True)
-    lstm = rnnkit.LSTM(4, 64)
-    p = lstm._group(lstm.params, 0, 0)
-    monkeypatch.setattr(persistent, "workers", lambda: 2)
-    monkeypatch.setattr(persistent, "short_blas_spin", False)
-    assert persistent.plan(lstm.cell, p, None, 40) is None
-    monkeypatch.setattr(persistent, "short_blas_spin", True)
-    assert persistent.plan(lstm.cell, p, None, 40).count == 2
-    monkeypatch.setattr(persistent, "short_blas_spin", False)
-    monkeypatch.setattr(persistent, "workers", lambda: 1)
-    assert persistent.plan(lstm.cell, p, None, 40).count == 1
-    assert persistent.plan(lstm.cell, p, None, persistent.MIN_STEPS - 1) is None  # too short to repay the start
+    assert persistent.Plan(96, 2).shares(2 * R - 1) == [(0, 2 * R - 1, 0, 1), (0, 2 * R - 1, 1, 3)]  # units 0-31, 32-95
+    assert persistent.Plan(256, 3).shares(R) == [(0, R, 0, 2), (0, R, 2, 5), (0, R, 5, 8)]
+    assert persistent.Plan(64, 3).shares(R) == [(0, R, 0, 1), (0, R, 1, 2)]  # no more workers than chunks
 
 
 def test_a_recording_still_sees_every_step(monkeypatch, engine):
@@ -183,23 +160,3 @@ def test_the_loop_hands_its_row_kernels_contiguous_rows(monkeypatch, engine):
         signatures = row_kernel.nopython_signatures
         layouts = {getattr(arg, "layout", "C") for signature in signatures for arg in signature.args}
         assert signatures and layouts == {"C"}, signatures
-
-
-def test_auto_leaves_the_engine_off_where_its_microkernel_is_not_tuned(monkeypatch):
-    lstm = rnnkit.LSTM(4, 64)
-    p = lstm._group(lstm.params, 0, 0)
-    monkeypatch.setattr(persistent, "workers", lambda: 1)
-    monkeypatch.setattr(persistent, "tuned_for_this_cpu", False)
-    monkeypatch.setattr(persistent, "mode", "auto")
-    assert persistent.plan(lstm.cell, p, None, 40) is None
-    monkeypatch.setattr(persistent, "mode", "on")
-    assert persistent.plan(lstm.cell, p, None, 40).count == 1
-
-
-@pytest.mark.parametrize("features,expected", [("+avx2,+fma,+avx512f,+avx512bw", True),
-                                               ("+avx2,+fma,-avx512f,-avx512bw", False), ("+neon", False)])
-def test_the_instruction_set_is_read_as_numba_compiles_for_it(monkeypatch, features, expected):
-    from numba.core import config
-
-    monkeypatch.setattr(config, "CPU_FEATURES", features)
-    assert persistent.compiled_for_avx512() is expected

@@ -514,11 +514,37 @@ def _evaluate_generator(run, path) -> tuple[dict, str]:
 
 def cmd_info(args) -> int:
     run = load_run(args.run, which="last")
+    {"music": _info_music, "memory": _info_memory}.get(run.config.task, _info_text)(run)
+    _info_engine(run.config)
+    return 0
+
+
+def _info_engine(c) -> None:
+    """Which loop runs this model's LSTM layers on this machine, as measured (``cells/tuning.py``)."""
+    from .cells import kernels, persistent, tuning
+
+    if c.cell != "lstm":
+        return
+    if persistent.mode != "auto":
+        print(f"engine: RNNKIT_PERSISTENT={persistent.mode}")
+        return
+    if kernels.ISA is None:
+        print("engine: the layer's loop (no microkernel is tuned for this CPU's instruction set)")
+        return
+    mine = f"{kernels.ISA} | {tuning.cpu_name()} |"
+    found = [(key.split(" | ")[-1], made) for key, made in sorted(tuning.kept().items())
+             if key.startswith(mine) and f" H {c.hidden} " in key]
+    if not found:
+        print(f"engine: not measured on this machine for H {c.hidden} yet (the first call of each shape measures)")
+        return
+    print(f"engine on this machine ({kernels.ISA}), as measured and kept in {tuning.path()}:")
+    for shape, made in found:
+        chosen = "persistent loop" if made["engine"] else "layer's loop"
+        print(f"  {shape}: {chosen} ({made['engine_ms']:.2f} ms against {made['loop_ms']:.2f} ms for the layer's loop)")
+
+
+def _info_text(run) -> None:
     c, meta = run.config, run.meta
-    if c.task == "music":
-        return _info_music(run)
-    if c.task == "memory":
-        return _info_memory(run)
     vocab = Vocabulary.from_json(meta["source_vocab" if c.task == "translate" else "vocab"])
     best = meta["best_valid_loss"]
     shape = {"classify": f", {'bidirectional, ' if c.bidirectional else ''}{c.pool} pooling",
@@ -540,7 +566,6 @@ def cmd_info(args) -> int:
     print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
     unit = {"classify": "text", "tag": "token"}.get(c.task, vocab.level)
     print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
-    return 0
 
 
 RUN_STATE = ("config", "step", "total_steps", "position", "optimizer_steps", "rng", "best_valid_loss")
@@ -615,7 +640,7 @@ def cmd_lab(args) -> int:
     return 0
 
 
-def _info_memory(run) -> int:
+def _info_memory(run) -> None:
     c, meta = run.config, run.meta
     best = meta["best_valid_loss"]
     print(f"task: memory ({WHAT['memory']}): the {meta['memory_task']} problem, T = {meta['T']}")
@@ -623,10 +648,9 @@ def _info_memory(run) -> int:
     print(f"parameters: {meta['num_params']:,}")
     print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
     print(f"best validation loss: {'none yet' if best is None else f'{best:.5f}'}")
-    return 0
 
 
-def _info_music(run) -> int:
+def _info_music(run) -> None:
     c, meta = run.config, run.meta
     best = meta["best_valid_loss"]
     unit = "frame" if meta["encoding"] == "pianoroll" else "token"
@@ -639,7 +663,6 @@ def _info_music(run) -> int:
     print(f"data: {meta['corpus']} ({what})")
     print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
     print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
-    return 0
 
 
 if __name__ == "__main__":

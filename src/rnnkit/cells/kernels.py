@@ -273,43 +273,68 @@ def _gru_reset_backward_row(d_rh, gates, h_prev, valid, direct):
 # that numba's on-disk cache holds them too. ``_block`` and the barrier's atomics are LLVM IR that numba
 # inlines; addresses are plain integers (``array.ctypes.data``).
 
-ROWS, COLUMNS = 8, 32  # the microkernel's block of C
+def instruction_set() -> str | None:
+    """The vector instructions numba compiles these kernels with: "avx512", "avx2" (AVX2 with FMA) or None.
+    Read as numba reads them: ``NUMBA_CPU_FEATURES`` when set, else this CPU's (``NUMBA_CPU_NAME`` alone does
+    not change them)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else llvm.get_host_cpu_features().flatten()
+    features = set(features.split(","))
+    if "+avx512f" in features:
+        return "avx512"
+    return "avx2" if {"+avx2", "+fma"} <= features else None
+
+
+# The microkernel's block of C: ROWS x WIDTH floats in 2 ROWS vector accumulators of LANES floats, as many as
+# fit in the vector registers beside the two vectors of a panel row and one broadcast element of A.
+# AVX-512 has 32 registers of 16 floats: 8 x 32, 16 accumulators. AVX2 has 16 of 8: 6 x 16, 12 accumulators
+# (the shape of BLIS's Haswell sgemm kernel). 8 x 32 compiled for AVX2 needs 32 registers and spilled on every
+# k: the engine then took 1.8-2.1x the layer's loop's time (benchmarks/README.md). Elsewhere (no tuned shape)
+# the engine runs only when forced, with the AVX2 shape.
+ISA = instruction_set()
+ROWS, LANES = (8, 16) if ISA == "avx512" else (6, 8)
+WIDTH = 2 * LANES  # columns of a block, and of a packed panel
+COLUMNS = 32  # units go to the workers in chunks of 32: WIDTH divides it
+STRIPS = COLUMNS // WIDTH  # panels per chunk
 
 
 @intrinsic
 def _block(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, depth):
-    """C[8 x 32] = X[8 x 32] + bias[32] + A[8 x K] @ P[K x 32]: float32 at these addresses, rows ldc, ldx and lda
-    apart (ldx 0 repeats one row of X), P a packed panel (rows 32 apart), K = depth >= 1. 16 accumulators of
-    16 lanes sum the products in the order k = 0, 1, ..., K-1 (fma); then C = (X + bias) + sum. X's cache lines
-    are fetched as the block starts (it streams from memory; loaded before the loop it stalled every block)."""
+    """C[ROWS x WIDTH] = X[ROWS x WIDTH] + bias[WIDTH] + A[ROWS x K] @ P[K x WIDTH]: float32 at these addresses,
+    rows ldc, ldx and lda apart (ldx 0 repeats one row of X), P a packed panel (rows WIDTH apart), K = depth >= 1.
+    2 ROWS accumulators of LANES floats sum the products in the order k = 0, 1, ..., K-1 (fma); then
+    C = (X + bias) + sum. X's cache lines are fetched as the block starts (it streams from memory; loaded
+    before the loop it stalled every block)."""
 
     def codegen(context, builder, signature, args):
         a_int, lda_, p_int, x_int, ldx_, bias_int, c_int, ldc_, k_end = args
         f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-        vec = ir.VectorType(f32, 16)
+        vec = ir.VectorType(f32, LANES)
         A, P, X, bias, C = (builder.inttoptr(v, f32.as_pointer()) for v in (a_int, p_int, x_int, bias_int, c_int))
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
-        undef, splat = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(i32, 16), [0] * 16)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{LANES}f32")
+        undef, splat = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
 
-        def vector_at(base, stride, r, v):  # the 16 floats at base + r * stride + 16 v
-            at = builder.gep(base, [builder.add(builder.mul(stride, ir.Constant(i64, r)), ir.Constant(i64, 16 * v))])
+        def vector_at(base, stride, r, v):  # the LANES floats at base + r * stride + LANES v
+            at = builder.gep(base, [builder.add(builder.mul(stride, ir.Constant(i64, r)), ir.Constant(i64, LANES * v))])
             return builder.bitcast(at, vec.as_pointer())
 
         byte_pointer = ir.IntType(8).as_pointer()
         prefetch = ir.FunctionType(ir.VoidType(), [byte_pointer] + [i32] * 3)
         prefetch = cgutils.get_or_insert_function(builder.module, prefetch, "llvm.prefetch.p0")
         for r in range(ROWS):  # X is read after the products: ask for its cache lines now
-            for v in range(2):
+            for v in range(0, 2, 64 // (4 * LANES)):  # one per 64-byte line
                 line = builder.bitcast(vector_at(X, ldx_, r, v), byte_pointer)
                 builder.call(prefetch, [line, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        zero = ir.Constant(vec, [ir.Constant(f32, 0.0)] * 16)
+        zero = ir.Constant(vec, [ir.Constant(f32, 0.0)] * LANES)
         entry = builder.basic_block
         loop, done = builder.append_basic_block("block.loop"), builder.append_basic_block("block.done")
         builder.branch(loop)
         builder.position_at_end(loop)
         k = builder.phi(i64)
         acc = [[builder.phi(vec) for _ in range(2)] for _ in range(ROWS)]
-        panel = [builder.load(vector_at(P, builder.mul(k, ir.Constant(i64, COLUMNS)), 1, v), align=4)
+        panel = [builder.load(vector_at(P, builder.mul(k, ir.Constant(i64, WIDTH)), 1, v), align=4)
                  for v in range(2)]
         new = []
         for r in range(ROWS):
@@ -392,26 +417,27 @@ def _wait(counter, target):
 
 @_worker
 def pack_rows_transposed(W, panels):
-    """panels[c, q, j] = W[32c + j, q]: the panels of W.T that give chunk c of dz @ W.T."""
-    for c in range(panels.shape[0]):
-        for j in range(COLUMNS):
-            row = W[COLUMNS * c + j]
+    """panels[s, q, j] = W[WIDTH s + j, q]: the panels of W.T that give strip s of dz @ W.T."""
+    for s in range(panels.shape[0]):
+        for j in range(WIDTH):
+            row = W[WIDTH * s + j]
             for q in range(panels.shape[1]):
-                panels[c, q, j] = row[q]
+                panels[s, q, j] = row[q]
 
 
 @_worker
 def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c):
-    """C[:, j : j+32] = X[:, j : j+32] + bias[j : j+32] + A @ panels[g, c] for every block g and chunks
-    lo <= c < hi, where j = offset + g * width + 32 (c - lo); a one-row X stands for every row (X may be C).
-    Rows of A may be any distance apart (the layer's batch-first input, read in place), their elements next to
-    each other. Rows past the last full block of 8 go through the zero-padded tails."""
+    """C[:, j : j+32] = X[:, j : j+32] + bias[j : j+32] + A @ P for every block g and chunk lo <= c < hi, where
+    j = offset + g * width + 32 (c - lo) and P is panels[g, STRIPS c : STRIPS (c + 1)] side by side; a one-row
+    X stands for every row (X may be C). Rows of A may be any distance apart (the layer's batch-first input,
+    read in place), their elements next to each other. Rows past the last full block of ROWS go through the
+    zero-padded tails."""
     B, K = A.shape
     lda, ldc, ldx = A.strides[0] // A.itemsize, C.shape[1], X.shape[1] if X.shape[0] > 1 else 0
     full = B - B % ROWS
     for g in range(panels.shape[0]):
-        for c in range(lo, hi):
-            j, P = offset + g * width + COLUMNS * (c - lo), panels[g, c].ctypes.data
+        for s in range(STRIPS * lo, STRIPS * hi):
+            j, P = offset + g * width + WIDTH * (s - STRIPS * lo), panels[g, s].ctypes.data
             for r0 in range(0, full, ROWS):
                 _block(A[r0:].ctypes.data, lda, P, X[r0 if ldx else 0 :, j:].ctypes.data, ldx, bias[j:].ctypes.data,
                        C[r0:, j:].ctypes.data, ldc, K)
@@ -419,12 +445,12 @@ def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c)
                 for r in range(B - full):
                     for k in range(K):
                         tail[r, k] = A[full + r, k]
-                    for i in range(COLUMNS):
+                    for i in range(WIDTH):
                         tail_x[r, i] = X[full + r if ldx else 0, j + i]
-                _block(tail.ctypes.data, tail.shape[1], P, tail_x.ctypes.data, COLUMNS, bias[j:].ctypes.data,
-                       tail_c.ctypes.data, COLUMNS, K)
+                _block(tail.ctypes.data, tail.shape[1], P, tail_x.ctypes.data, WIDTH, bias[j:].ctypes.data,
+                       tail_c.ctypes.data, WIDTH, K)
                 for r in range(B - full):
-                    for i in range(COLUMNS):
+                    for i in range(WIDTH):
                         C[full + r, j + i] = tail_c[r, i]
 
 
@@ -485,8 +511,8 @@ def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_
             _wait(counter, sharing * (T - t))  # dz<t> of every unit is written
         _product(dz[t, r0:r1], zero_row, zero_bias, panels, lo, hi, dh_prev[r0:r1], a, zero, tail, tail_x, tail_c)
         if dx.shape[0]:
-            _product(dz[t, r0:r1], zero_row, zero_bias, panels_x, zero, panels_x.shape[1], dx[t, r0:r1], zero, zero,
-                     tail, tail_x, tail_c)
+            _product(dz[t, r0:r1], zero_row, zero_bias, panels_x, zero, panels_x.shape[1] // STRIPS, dx[t, r0:r1],
+                     zero, zero, tail, tail_x, tail_c)
         for b in range(r0, r1):
             if valid[t, b] == 0:  # a padded step passed its state through unchanged, and so its gradient
                 for j in range(a, e):

@@ -26,10 +26,11 @@ at 4.3-5.2 ns per unit against 2.5-3.5 with arrays of their own (H 128 and 256, 
 hardware prefetchers pulling in the other core's lines next to a core's own, not proven); that, and a
 barrier per step, is what the split by rows takes away.
 
-The products use a small sgemm microkernel written in LLVM IR (``kernels._block``: an 8 x 32 block of
-C = A @ P from 8 rows of A and a packed 32-column panel P, in 16 vector accumulators of 16 floats, which
-numba inlines and compiles for the CPU at hand). It sums each product in the order k = 0, 1, ..., so results
-differ from OpenBLAS's in the last float32 bits; float64 keeps the layer's loop, the exact reference.
+The products use a small sgemm microkernel written in LLVM IR (``kernels._block``: a block of C = A @ P from a
+few rows of A and a packed panel P of columns, in vector accumulators that fill the CPU's vector registers:
+8 x 32 in 16 registers of 16 floats with AVX-512, 6 x 16 in 12 registers of 8 floats with AVX2; numba inlines it
+and compiles it for the CPU at hand). It sums each product in the order k = 0, 1, ..., so results differ from
+OpenBLAS's in the last float32 bits; float64 keeps the layer's loop, the exact reference.
 
 What it took to make two workers faster than one sharing units (each measured on the AMD EPYC of the README):
 - the row kernels take a worker's units in place, its four gate blocks H apart in the layer's own column
@@ -47,12 +48,15 @@ What it took to make two workers faster than one sharing units (each measured on
 Workers are as many as NumPy's BLAS has threads (``OPENBLAS_NUM_THREADS=1`` gives one): the calling thread and
 threads kept for the others, each pinned to a CPU of its own for the call (``threads.py``). Spinning threads
 beside the workers would halve their speed: OpenBLAS's idle threads spin for about 0.1 s after each call, so
-``rnnkit/__init__.py`` shortens that to 2^20 cycles when it is imported before NumPy, and the engine runs only
-when that took effect or BLAS has one thread (``mode = "on"`` or ``RNNKIT_PERSISTENT=on`` forces it, ``"off"``
-turns it off). Sequences shorter than ``MIN_STEPS`` keep the layer's loop. A training step of a 32 -> 256 LSTM
-on 64 sequences took 0.90x the loop's time at 8 steps, 0.96x at 4 and 1.04x at 2; inference 0.89x at 8, 1.01x
-at 4, 1.30x at 2; on 8 sequences (units shared) training took 0.87x at 8 steps (interleaved in one process,
-200 pairs of calls, median pair ratios). With the units shared on every batch, 32 steps had been the break-even.
+``rnnkit/__init__.py`` shortens that to 2^20 cycles when it is imported before NumPy.
+
+Whether the engine or the layer's loop runs a shape is measured on the machine, the first time it meets the
+shape, and kept (``tuning.py``); ``mode = "on"`` or ``RNNKIT_PERSISTENT=on`` forces the engine, ``"off"`` the
+loop. Where numba compiles for an instruction set without a tuned block shape (``kernels.ISA`` None: ARM64,
+x86 without AVX2 and FMA), auto keeps the layer's loop. Sequences shorter than ``MIN_STEPS`` keep the layer's
+loop unmeasured: a training step of a 32 -> 256 LSTM on 64 sequences took 0.90x the loop's time at 8 steps,
+0.96x at 4 and 1.04x at 2; inference 0.89x at 8, 1.01x at 4, 1.30x at 2 (AVX-512; interleaved in one process,
+200 pairs of calls, median pair ratios).
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ import os
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from . import threads
-from .kernels import COLUMNS, ROWS, pack_rows_transposed, persistent_lstm_backward, persistent_lstm_forward
+from . import threads, tuning
+from .kernels import COLUMNS, ISA, ROWS, WIDTH, pack_rows_transposed, persistent_lstm_backward, persistent_lstm_forward
 from .lstm import LSTMCell
 
 mode = os.environ.get("RNNKIT_PERSISTENT", "auto")  # "auto", "on" or "off"
@@ -81,36 +85,25 @@ def workers() -> int:
 MIN_STEPS = 8  # shorter sequences do not repay starting the workers and packing W_h (measured above)
 
 
-def compiled_for_avx512() -> bool:
-    """Whether numba compiles the kernels with AVX-512: ``NUMBA_CPU_FEATURES`` when set, else this CPU's
-    features, as numba itself chooses (``NUMBA_CPU_NAME`` alone does not change them)."""
-    import llvmlite.binding as llvm
-    from numba.core import config
-
-    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else llvm.get_host_cpu_features().flatten()
-    return "+avx512f" in features.split(",")
-
-
-# The microkernel (kernels._block) keeps 16 accumulators of 16 floats: 16 of AVX-512's 32 vector registers.
-# Where a vector holds 8 floats (AVX2, 16 registers) it needs 32 and spills on every k: with AVX2 emulated the
-# engine took 1.8-2.1x the layer's loop's time for inference at M and L, and 1.4x for the LM step (README,
-# Performance). Until a kernel is shaped for such a CPU, "auto" leaves the engine off there.
-tuned_for_this_cpu = compiled_for_avx512()
-
-
-def plan(cell, p, record, steps: int) -> Plan | None:
-    """How this engine runs a layer's loop, or None where the layer runs it: the engine takes a float32 LSTM
-    with whole chunks of 32 units, at least ``MIN_STEPS`` steps, no recording, on a CPU its microkernel is
-    tuned for (AVX-512), and no OpenBLAS threads left spinning beside its workers (see the module's docstring).
-    ``mode = "on"`` takes it wherever it can run."""
+def plan(cell, p, record, shape, training: bool, trial) -> Plan | None:
+    """How this engine runs a layer's loop over x of ``shape`` (T, B, F), or None where the layer runs it.
+    The engine can take a float32 LSTM with whole chunks of 32 units, at least ``MIN_STEPS`` steps and no
+    recording. ``mode = "on"`` takes it wherever it can run, ``"off"`` nowhere; ``"auto"`` takes it where its
+    microkernel has a shape for the instruction set numba compiles for (``kernels.ISA``) and where it was
+    measured faster than the layer's loop for this shape on this machine (``tuning``: ``trial(engine)`` times
+    one call either way)."""
     if mode == "off" or not isinstance(cell, LSTMCell) or record is not None:
         return None
-    if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS or (steps < MIN_STEPS and mode != "on"):
+    T, B, F = shape
+    if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS or (T < MIN_STEPS and mode != "on"):
         return None
-    count = workers()
-    if mode == "on" or (tuned_for_this_cpu and (short_blas_spin or count == 1)):
-        return _plan(cell.hidden_size, count)
-    return None
+    engine = _plan(cell.hidden_size, workers())
+    if mode == "on":
+        return engine
+    if ISA is None:  # no block shape tuned for this instruction set: never slower than the layer's loop
+        return None
+    key = tuning.key(ISA, engine.count, short_blas_spin, cell.peephole, T, B, F, cell.hidden_size, training)
+    return engine if tuning.choice(key, lambda use: trial(engine if use else None)) else None
 
 
 class Plan:
@@ -129,8 +122,8 @@ class Plan:
     def shares(self, batch: int) -> list[tuple[int, int, int, int]]:
         """(r0, r1, lo, hi) per worker: rows [r0, r1) and chunks [lo, hi) of units."""
         chunks = self.hidden_size // COLUMNS
-        if self.by_rows(batch):
-            blocks = batch // ROWS
+        if self.by_rows(batch):  # as many blocks each as can be, a block cut short by the batch's end counting as one
+            blocks = -(-batch // ROWS)
             rows = [ROWS * (w * blocks // self.count) for w in range(self.count)] + [batch]
             return [(rows[w], rows[w + 1], 0, chunks) for w in range(self.count)]
         count = min(self.count, chunks)
@@ -155,12 +148,12 @@ class Plan:
         not compute it (units shared, or F not whole chunks of 32); both in the workspace."""
         H, F = self.hidden_size, len(p["W_x"])
         T, B = dy.shape[:2]
-        # panels[c] = W_h[32c : 32c + 32, :].T, (4H, 32): the columns of W_h.T that give chunk c of dh<t-1>
-        panels = buffer("panels.T", (H // COLUMNS, 4 * H, COLUMNS))
+        # panels[s] = W_h[WIDTH s : WIDTH (s + 1), :].T, (4H, WIDTH): the columns of W_h.T that give strip s of dh<t-1>
+        panels = buffer("panels.T", (H // WIDTH, 4 * H, WIDTH))
         pack_rows_transposed(p["W_h"], panels)
         panels_x, dx = _NO_PANELS, _NOWHERE
         if self.by_rows(B) and F % COLUMNS == 0:  # dx<t> too, in the loop, while dz<t> is in cache
-            panels_x, dx = buffer("panels_x.T", (F // COLUMNS, 4 * H, COLUMNS)), buffer("dx", (T, B, F))
+            panels_x, dx = buffer("panels_x.T", (F // WIDTH, 4 * H, WIDTH)), buffer("dx", (T, B, F))
             pack_rows_transposed(p["W_x"], panels_x)
         d = buffer("d", (2, 2, B, H))
         d[1, 0], d[1, 1] = dstate
@@ -172,24 +165,30 @@ class Plan:
     def _run(self, target, B, K, buffer, args):
         """target(r0, r1, lo, hi, sharing, *args, tail, tail_x, tail_c, counter) for each worker's share, at once
         (``threads.run``); ``sharing`` is how many meet at each step (1: none). Each has its own tail rows of A
-        (K wide, as wide as any A), X and C (32 wide) for rows past its last block of 8 (the rows past its share
-        only fill a block whose extra rows are thrown away)."""
+        (K wide, as wide as any A), X and C (WIDTH wide) for rows past its last block of ROWS. The tails start
+        as zeros: their rows past the share fill a block whose extra rows are thrown away, and left as whatever
+        the memory held they can be subnormal floats, which cost a microcode assist in every product they
+        enter (an inference at B 64, H 256 with AVX2's blocks of 6 rows took 4x as long)."""
         shares = self.shares(B)
         sharing = 1 if self.by_rows(B) else len(shares)  # the workers on the same rows
         counter = np.zeros(1, np.int64)
-        threads.run(target, [(*share, sharing, *args, buffer(f"tail {w} {K}", (ROWS, K)),
-                              buffer(f"tail_x {w}", (ROWS, COLUMNS)), buffer(f"tail_c {w}", (ROWS, COLUMNS)), counter)
-                             for w, share in enumerate(shares)])
+        work = []
+        for w, share in enumerate(shares):
+            tails = buffer(f"tail {w} {K}", (ROWS, K)), buffer(f"tail_x {w}", (ROWS, WIDTH))
+            for tail in tails:
+                tail[...] = 0
+            work.append((*share, sharing, *args, *tails, buffer(f"tail_c {w}", (ROWS, WIDTH)), counter))
+        threads.run(target, work)
 
 
-_NOWHERE, _NO_PANELS = np.empty((0, 0, 0), np.float32), np.empty((0, 0, COLUMNS), np.float32)  # no dx to compute
+_NOWHERE, _NO_PANELS = np.empty((0, 0, 0), np.float32), np.empty((0, 0, WIDTH), np.float32)  # no dx to compute
 _plan = functools.lru_cache(Plan)  # a plan holds nothing of a call: one per (H, workers) serves them all
 
 
 def _column_panels(W, H, buffer, name):
-    """panels[g, c] = W[:, g*H + 32c : g*H + 32c + 32], (rows, 32): gate g's columns of chunk c, contiguous."""
-    panels = buffer(f"panels {name}", (4, H // COLUMNS, len(W), COLUMNS))
-    np.copyto(panels, W.reshape(len(W), 4, H // COLUMNS, COLUMNS).transpose(1, 2, 0, 3))
+    """panels[g, s] = W[:, g H + WIDTH s : g H + WIDTH (s + 1)], (rows, WIDTH): gate g's columns of strip s."""
+    panels = buffer(f"panels {name}", (4, H // WIDTH, len(W), WIDTH))
+    np.copyto(panels, W.reshape(len(W), 4, H // WIDTH, WIDTH).transpose(1, 2, 0, 3))
     return panels
 
 

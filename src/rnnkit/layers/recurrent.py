@@ -23,6 +23,8 @@ own last valid step back to its first (as ``pack_padded_sequence`` does in PyTor
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .. import _checks
@@ -247,14 +249,41 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
 
     ``y`` and the cache live in the workspace behind ``buffer``; the final state is a fresh array.
     ``record(states, gates)``, when given, sees every step's states and the gate outputs (time-major).
+    The loop runs here or as one compiled call, the cores sharing the work (``persistent.plan``).
     """
+    engine = persistent.plan(cell, p, record, x.shape, keep, _trial(cell, p, x, state0, mask, keep))
+    return _run_direction(cell, p, x, state0, mask, keep, buffer, record, engine)
+
+
+def _trial(cell, p, x, state0, mask, keep):
+    """``trial(engine)`` for ``persistent.plan`` to choose by: the seconds this call takes with ``engine`` (a
+    Plan, or None for the layer's loop), forward and, when training, backward, on the call's own inputs and
+    weights, in workspaces of its own that are kept from one trial to the next (as a layer keeps its own)."""
+    spaces, scratch = {}, {}
+
+    def trial(engine):
+        buffer = spaces.setdefault(engine is None, Workspace(x.dtype)).scope("trial")
+        if keep and not scratch:
+            scratch["g"] = {name: np.zeros_like(value) for name, value in p.items()}
+            scratch["dy"] = np.ones((*x.shape[:2], cell.hidden_size), x.dtype)
+            scratch["dstate"] = tuple(np.zeros_like(s) for s in state0)
+        start = time.perf_counter()
+        y, _, cache = _run_direction(cell, p, x, state0, mask, keep, buffer, None, engine)
+        if keep:
+            _backward_direction(cell, p, scratch["g"], cache, scratch["dy"], scratch["dstate"], buffer)
+        return time.perf_counter() - start
+
+    return trial
+
+
+def _run_direction(cell, p, x, state0, mask, keep, buffer, record, engine):
+    """``_forward_direction``'s loop, in ``engine`` (a ``persistent.Plan``) or, when it is None, here."""
     T, B, F = x.shape
     H = cell.hidden_size
     states = tuple(buffer(f"state_{name}", (T + 1, B, H)) for name in cell.state_names)  # [t + 1]: after step t
     for s, s0 in zip(states, state0):
         s[0] = s0
     saved = cell.new_saved(T if keep else 1, B, buffer)
-    engine = persistent.plan(cell, p, record, T)  # this loop as one compiled call, the cores sharing the work
     if not x.flags.c_contiguous and (engine is None or x.strides[2] != x.itemsize):
         x = _copy(x, buffer("x", x.shape))  # the engine reads rows of x in place, wherever they are
     if engine is not None:  # it projects the inputs itself, step by step, and keeps the gates only to train
