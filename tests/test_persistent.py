@@ -78,47 +78,63 @@ def test_equals_the_layers_loop(case, monkeypatch, engine):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * float(np.abs(b).max()))
 
 
-@pytest.mark.parametrize("rows", [kernels.ROWS, 5, 13])
-def test_product_starts_from_x_and_bias(rows):
+@pytest.mark.parametrize("depth", [37, 2 * kernels.DEPTH + 5])
+@pytest.mark.parametrize("rows", [kernels.ROWS, 1, 5, 13, 3 * kernels.ROWS - 1])
+def test_product_starts_from_x_and_bias(rows, depth):
     """C[:, j:j+32] = X + bias + A @ P for each chunk asked, j = offset + g * width + 32 (c - lo), in place
     over X as the forward loop runs it, P the chunk's panels of WIDTH columns side by side; nothing else
-    changes."""
+    changes. Rows of A any distance apart, rows past the last full block of ROWS included, a depth past one
+    slice of the panels (DEPTH) too."""
     rng = np.random.default_rng(0)
-    K, G, R, W, S = 37, 2, kernels.ROWS, kernels.WIDTH, kernels.STRIPS
-    A = rng.standard_normal((rows, K), dtype=np.float32)
+    K, G, W, S = depth, 2, kernels.WIDTH, kernels.STRIPS
+    A = rng.standard_normal((rows, 2 * K), dtype=np.float32)[:, :K]  # rows 2K apart
     P = rng.standard_normal((G, 3 * S, K, W), dtype=np.float32)
     X = rng.standard_normal((rows, 200), dtype=np.float32)
     bias = rng.standard_normal(200, dtype=np.float32)
-    C, tails = X.copy(), (np.zeros((R, K), np.float32), np.zeros((R, W), np.float32), np.empty((R, W), np.float32))
-    kernels._product(A, C, bias, P, 1, 3, C, 10, 70, *tails)  # chunks 1, 2 of blocks 0, 1: columns 10-74, 80-144
+    guarded = np.vstack([X, np.full((1, 200), 7.0, np.float32)])
+    C = guarded[:rows]  # a write past C's last row would land in the guard row
+    zeros = np.zeros(W, np.float32)
+    kernels._product(A, C, bias, P, 1, 3, C, 10, 70, zeros)  # chunks 1, 2 of blocks 0, 1: columns 10-74, 80-144
     expected = X.copy()
     for g in range(G):
         for c in (1, 2):
             j = 10 + 70 * g + 32 * (c - 1)
             chunk = np.concatenate(list(P[g, S * c : S * (c + 1)]), axis=1)  # (K, 32)
             expected[:, j : j + 32] = X[:, j : j + 32] + bias[j : j + 32] + A.astype(np.float64) @ chunk
-    np.testing.assert_allclose(C, expected, rtol=1e-5, atol=1e-5)
-    kernels._product(A, np.zeros((1, 200), np.float32), np.zeros(200, np.float32), P[:1], 0, 1, C, 0, 0, *tails)
+    np.testing.assert_allclose(C, expected, rtol=1e-5, atol=1e-5 * np.sqrt(K))
+    kernels._product(A, np.zeros((1, 200), np.float32), np.zeros(200, np.float32), P[:1], 0, 1, C, 0, 0, zeros)
     chunk = np.concatenate(list(P[0, :S]), axis=1)
-    np.testing.assert_allclose(C[:, :32], A.astype(np.float64) @ chunk, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(C[:, :32], A.astype(np.float64) @ chunk, rtol=1e-5, atol=1e-5 * np.sqrt(K))
+    assert (guarded[rows] == 7).all()
 
 
 R = kernels.ROWS  # the microkernel's block of rows: 8 with AVX-512, 6 with AVX2
 
 
-def test_plan_shares_rows_when_each_worker_gets_a_block_of_them():
-    assert persistent.Plan(96, 2).shares(2 * R) == [(0, R, 0, 3), (R, 2 * R, 0, 3)]
-    four_and_a_tail = 4 * R + 5  # five blocks, the last cut short: 1, 2 and 2 to the three workers
-    assert persistent.Plan(64, 3).shares(four_and_a_tail) == [(0, R, 0, 2), (R, 3 * R, 0, 2),
-                                                               (3 * R, four_and_a_tail, 0, 2)]
-    assert persistent.Plan(64, 2).shares(5 * R + 2) == [(0, 3 * R, 0, 2), (3 * R, 5 * R + 2, 0, 2)]  # 3 blocks each
-    assert persistent.Plan(64, 1).shares(5) == [(0, 5, 0, 2)]
+def test_plan_shares_rows_evenly():
+    assert persistent.Plan(96, 2, "rows").shares(2 * R) == [(0, R, 0, 3), (R, 2 * R, 0, 3)]
+    assert persistent.Plan(64, 3, "rows").shares(4 * R + 5) == [(0, (4 * R + 5) // 3, 0, 2),
+                                                                ((4 * R + 5) // 3, 2 * (4 * R + 5) // 3, 0, 2),
+                                                                (2 * (4 * R + 5) // 3, 4 * R + 5, 0, 2)]
+    assert persistent.Plan(64, 1, "units").shares(5) == [(0, 5, 0, 2)]  # one worker owns every row
 
 
-def test_plan_shares_whole_chunks_of_units_of_a_small_batch():
-    assert persistent.Plan(96, 2).shares(2 * R - 1) == [(0, 2 * R - 1, 0, 1), (0, 2 * R - 1, 1, 3)]  # units 0-31, 32-95
-    assert persistent.Plan(256, 3).shares(R) == [(0, R, 0, 2), (0, R, 2, 5), (0, R, 5, 8)]
-    assert persistent.Plan(64, 3).shares(R) == [(0, R, 0, 1), (0, R, 1, 2)]  # no more workers than chunks
+def test_plan_shares_whole_chunks_of_units():
+    assert persistent.Plan(96, 2, "units").shares(2 * R - 1) == [(0, 2 * R - 1, 0, 1), (0, 2 * R - 1, 1, 3)]
+    assert persistent.Plan(256, 3, "units").shares(R) == [(0, R, 0, 2), (0, R, 2, 5), (0, R, 5, 8)]
+    assert persistent.Plan(64, 3, "units").shares(64) == [(0, 64, 0, 1), (0, 64, 1, 2)]  # no more workers than chunks
+
+
+@pytest.mark.parametrize("case", ["long", "rows shared, deep, bidirectional, inference",
+                                  "dx in the loop, deep, bidirectional, ragged"])
+def test_units_shared_on_a_batch_that_rows_could_share(case, monkeypatch, engine):
+    """Auto may measure the split by units faster on any batch (``tuning``): it must compute the same."""
+    theirs = run("off", monkeypatch, **CASES[case])
+    monkeypatch.setattr(persistent, "plan", lambda cell, *a: persistent.Plan(cell.hidden_size, 2, "units"))
+    ours = run("on", monkeypatch, **CASES[case])
+    assert engine
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * float(np.abs(b).max()))
 
 
 def test_a_recording_still_sees_every_step(monkeypatch, engine):

@@ -25,12 +25,14 @@ def never(engine):
 
 
 def faster(which):
-    """A trial in which ``which`` ("engine" or "loop") takes half the time of the other, counting its calls."""
+    """A trial in which ``which`` ("loop", "rows" or "units") takes half the time of the others; it counts the
+    ways it was called with."""
     calls = []
 
     def trial(engine):
-        calls.append(engine is not None)
-        return 1.0 if (engine is not None) == (which == "engine") else 2.0
+        way = "loop" if engine is None else engine.split
+        calls.append(way)
+        return 1.0 if way == which else 2.0
 
     trial.calls = calls
     return trial
@@ -54,21 +56,35 @@ def test_plans_only_what_it_computes(monkeypatch):
     assert persistent.plan(cell, p32, None, (40, 4, 4), True, never) is None
 
 
-def test_auto_takes_what_was_measured_faster_and_keeps_it(choices):
+def test_auto_takes_what_was_measured_faster_and_keeps_it(choices, monkeypatch):
+    monkeypatch.setattr(persistent, "workers", lambda: 2)
     cell, p = lstm_group()
-    trial = faster("engine")
-    assert persistent.plan(cell, p, None, (40, 16, 4), True, trial) is not None
-    assert trial.calls == [False, True] + [False, True] * tuning.ROUNDS  # one untimed call each, then alternating
-    assert persistent.plan(cell, p, None, (40, 16, 4), True, never) is not None  # kept in this process
+    trial = faster("units")
+    assert persistent.plan(cell, p, None, (40, 16, 4), True, trial).split == "units"
+    ways = ["loop", "units", "rows"]  # 16 rows: a block of 8 or 6 for each of two workers
+    assert trial.calls == ways + ways * tuning.ROUNDS  # one untimed call each, then in turn
+    assert persistent.plan(cell, p, None, (40, 16, 4), True, never).split == "units"  # kept in this process
     kept = json.loads(choices.read_text())
-    assert len(kept) == 1 and next(iter(kept.values())) == {"engine": True, "engine_ms": 1000.0, "loop_ms": 2000.0}
+    assert list(kept.values()) == [{"choice": "units", "ms": {"loop": 2000.0, "units": 1000.0, "rows": 2000.0}}]
     slower = faster("loop")
     assert persistent.plan(cell, p, None, (40, 16, 4), False, slower) is None  # inference is measured apart
     assert slower.calls and len(json.loads(choices.read_text())) == 2
 
 
+def test_the_ways_measured_follow_the_workers_and_the_batch(monkeypatch):
+    cell, p = lstm_group()
+    monkeypatch.setattr(persistent, "workers", lambda: 2)
+    trial = faster("units")
+    assert persistent.plan(cell, p, None, (40, 2 * persistent.ROWS - 1, 4), True, trial).split == "units"
+    assert set(trial.calls) == {"loop", "units"}  # too few rows to give each worker a block: no "rows"
+    monkeypatch.setattr(persistent, "workers", lambda: 1)
+    trial = faster("units")
+    assert persistent.plan(cell, p, None, (40, 16, 4), True, trial) is None  # "units" was not measured: loop
+    assert set(trial.calls) == {"loop", "rows"}  # one worker owns every row and unit
+
+
 def test_a_new_process_reads_the_choices_kept_on_disk(monkeypatch):
-    """A run resumed in another process must choose as the first did: the two loops differ in float32 bits."""
+    """A run resumed in another process must choose as the first did: the ways differ in float32 bits."""
     cell, p = lstm_group()
     assert persistent.plan(cell, p, None, (40, 16, 4), True, faster("loop")) is None
     monkeypatch.setattr(tuning, "_choices", None)  # as a new process starts
@@ -79,7 +95,7 @@ def test_steps_share_a_choice_up_to_the_next_power_of_two():
     key = lambda T, training=True: tuning.key("avx2", 2, True, False, T, 32, 64, 256, training)
     assert key(33) == key(64) != key(65) == key(128)
     assert key(8) != key(9) and key(64) != key(64, training=False)
-    assert "avx2" in key(8) and tuning.cpu_name() in key(8) and "B 32 T <= 8 F 64 H 256 training" in key(8)
+    assert key(8).startswith(tuning.machine("avx2")) and tuning.cpu_name() in key(8) and "B 32 T <= 8 F 64 H 256 training" in key(8)
 
 
 def test_no_tuned_block_shape_or_too_few_steps_keeps_the_layers_loop_unmeasured(monkeypatch):
@@ -91,25 +107,26 @@ def test_no_tuned_block_shape_or_too_few_steps_keeps_the_layers_loop_unmeasured(
     assert persistent.plan(cell, p, None, (40, 16, 4), True, never) is not None  # forced: it still runs
 
 
-def test_the_choice_is_logged(caplog):
+def test_the_choice_is_logged(caplog, monkeypatch):
+    monkeypatch.setattr(persistent, "workers", lambda: 2)
     cell, p = lstm_group(peephole=True)
     with caplog.at_level(logging.INFO, logger="rnnkit.engine"):
-        persistent.plan(cell, p, None, (20, 16, 4), False, faster("engine"))
+        persistent.plan(cell, p, None, (20, 16, 4), False, faster("rows"))
     [message] = caplog.messages
     assert "LSTM with peepholes B 16 T <= 32 F 4 H 64 inference" in message
-    assert message.endswith("persistent loop 1000.00 ms, layer's loop 2000.00 ms: persistent loop")
+    assert message.endswith(": loop 2000.00 ms, units 2000.00 ms, rows 1000.00 ms: rows")
 
 
-@pytest.mark.parametrize("content", ["{not json", '["a list"]', '{"k": {"engine": "yes"}}'])
+@pytest.mark.parametrize("content", ["{not json", '["a list"]', '{"k": {"choice": 1}}'])
 def test_an_unreadable_file_is_measured_again_and_rewritten(choices, content, caplog):
     choices.parent.mkdir(parents=True)
     choices.write_text(content)
     cell, p = lstm_group()
-    trial = faster("engine")
+    trial = faster("rows")
     with caplog.at_level(logging.WARNING, logger="rnnkit.engine"):
         assert persistent.plan(cell, p, None, (40, 16, 4), True, trial) is not None
     assert trial.calls
-    assert [v["engine"] for v in json.loads(choices.read_text()).values()] == [True]
+    assert [v["choice"] for v in json.loads(choices.read_text()).values()] == ["rows"]
 
 
 def test_a_cache_it_cannot_write_still_chooses(monkeypatch, tmp_path, caplog):
@@ -118,7 +135,7 @@ def test_a_cache_it_cannot_write_still_chooses(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("RNNKIT_CACHE", str(blocked / "cache"))  # a folder under a file: cannot be made
     cell, p = lstm_group()
     with caplog.at_level(logging.WARNING, logger="rnnkit.engine"):
-        assert persistent.plan(cell, p, None, (40, 16, 4), True, faster("engine")) is not None
+        assert persistent.plan(cell, p, None, (40, 16, 4), True, faster("rows")) is not None
     assert any("could not keep" in m for m in caplog.messages)
     assert persistent.plan(cell, p, None, (40, 16, 4), True, never) is not None
 
@@ -142,8 +159,12 @@ def test_a_layer_measures_once_and_computes_what_the_chosen_loop_computes(monkey
     chosen = run()
     [(key, made)] = json.loads(choices.read_text()).items()
     assert f"B 16 T <= 16 F 8 H 64 {'training' if training else 'inference'}" in key
-    assert made["engine_ms"] > 0 and made["loop_ms"] > 0
-    monkeypatch.setattr(persistent, "mode", "on" if made["engine"] else "off")
+    assert "loop" in made["ms"] and all(ms > 0 for ms in made["ms"].values())
+    way = made["choice"]
+    if way == "loop":
+        monkeypatch.setattr(persistent, "mode", "off")
+    else:
+        monkeypatch.setattr(persistent, "plan", lambda cell, *a: persistent.Plan(cell.hidden_size, persistent.workers(), way))
     for ours, forced in zip(chosen, run()):
         np.testing.assert_array_equal(ours, forced)
 
@@ -161,7 +182,7 @@ def test_info_shows_what_this_machine_chose_for_a_run(monkeypatch, tmp_path, cap
     info = capsys.readouterr().out.splitlines()
     at = info.index(next(line for line in info if line.startswith("engine on this machine")))
     chosen = info[at + 1:]
-    assert chosen and all("H 32" in line and "ms for the layer's loop" in line for line in chosen)
+    assert chosen and all("H 32" in line and " ms" in line for line in chosen)
     assert any("F 8 H 32 training: " in line for line in chosen)
     monkeypatch.setattr(persistent, "mode", "off")
     assert main(["info", str(out)]) == 0

@@ -531,16 +531,16 @@ def _info_engine(c) -> None:
     if kernels.ISA is None:
         print("engine: the layer's loop (no microkernel is tuned for this CPU's instruction set)")
         return
-    mine = f"{kernels.ISA} | {tuning.cpu_name()} |"
     found = [(key.split(" | ")[-1], made) for key, made in sorted(tuning.kept().items())
-             if key.startswith(mine) and f" H {c.hidden} " in key]
+             if key.startswith(tuning.machine(kernels.ISA)) and f" H {c.hidden} " in key]
     if not found:
         print(f"engine: not measured on this machine for H {c.hidden} yet (the first call of each shape measures)")
         return
     print(f"engine on this machine ({kernels.ISA}), as measured and kept in {tuning.path()}:")
+    names = {"loop": "the layer's loop", "rows": "persistent, rows shared", "units": "persistent, units shared"}
     for shape, made in found:
-        chosen = "persistent loop" if made["engine"] else "layer's loop"
-        print(f"  {shape}: {chosen} ({made['engine_ms']:.2f} ms against {made['loop_ms']:.2f} ms for the layer's loop)")
+        times = ", ".join(f"{names.get(way, way)} {ms:.2f} ms" for way, ms in made["ms"].items())
+        print(f"  {shape}: {names.get(made['choice'], made['choice'])} ({times})")
 
 
 def _info_text(run) -> None:

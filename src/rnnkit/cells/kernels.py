@@ -298,6 +298,56 @@ ROWS, LANES = (8, 16) if ISA == "avx512" else (6, 8)
 WIDTH = 2 * LANES  # columns of a block, and of a packed panel
 COLUMNS = 32  # units go to the workers in chunks of 32: WIDTH divides it
 STRIPS = COLUMNS // WIDTH  # panels per chunk
+DEPTH = 256  # rows of a panel a product reads at a time (16 KB with AVX2, 32 with AVX-512): kept in L1 (_product)
+
+
+def _emit_block(builder, rows, a_int, lda, p_int, x_int, ldx, bias_int, c_int, ldc, k_end):
+    """The LLVM IR of C[rows x WIDTH] = X + bias + A[rows x K] @ P[K x WIDTH] (see ``_block``), from the
+    builder's current block; it leaves the builder at the end of the product."""
+    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+    vec = ir.VectorType(f32, LANES)
+    A, P, X, bias, C = (builder.inttoptr(v, f32.as_pointer()) for v in (a_int, p_int, x_int, bias_int, c_int))
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{LANES}f32")
+    undef, splat = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+
+    def vector_at(base, stride, r, v):  # the LANES floats at base + r * stride + LANES v
+        at = builder.gep(base, [builder.add(builder.mul(stride, ir.Constant(i64, r)), ir.Constant(i64, LANES * v))])
+        return builder.bitcast(at, vec.as_pointer())
+
+    byte_pointer = ir.IntType(8).as_pointer()
+    prefetch = ir.FunctionType(ir.VoidType(), [byte_pointer] + [i32] * 3)
+    prefetch = cgutils.get_or_insert_function(builder.module, prefetch, "llvm.prefetch.p0")
+    for r in range(rows):  # X is read after the products: ask for its cache lines now
+        for v in range(0, 2, 64 // (4 * LANES)):  # one per 64-byte line
+            line = builder.bitcast(vector_at(X, ldx, r, v), byte_pointer)
+            builder.call(prefetch, [line, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+    zero = ir.Constant(vec, [ir.Constant(f32, 0.0)] * LANES)
+    entry = builder.basic_block
+    loop, done = builder.append_basic_block("block.loop"), builder.append_basic_block("block.done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    k = builder.phi(i64)
+    acc = [[builder.phi(vec) for _ in range(2)] for _ in range(rows)]
+    panel = [builder.load(vector_at(P, builder.mul(k, ir.Constant(i64, WIDTH)), 1, v), align=4) for v in range(2)]
+    new = []
+    for r in range(rows):
+        a = builder.load(builder.gep(A, [builder.add(builder.mul(lda, ir.Constant(i64, r)), k)]))
+        a = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)), undef, splat)
+        new.append([builder.call(fma, [a, panel[v], acc[r][v]]) for v in range(2)])
+    k_next = builder.add(k, ir.Constant(i64, 1))
+    k.add_incoming(ir.Constant(i64, 0), entry)
+    k.add_incoming(k_next, builder.basic_block)
+    for r in range(rows):
+        for v in range(2):
+            acc[r][v].add_incoming(zero, entry)
+            acc[r][v].add_incoming(new[r][v], builder.basic_block)
+    builder.cbranch(builder.icmp_signed("<", k_next, k_end), loop, done)
+    builder.position_at_end(done)
+    b = [builder.load(vector_at(bias, ir.Constant(i64, 0), 0, v), align=4) for v in range(2)]
+    for r in range(rows):
+        for v in range(2):
+            start = builder.fadd(builder.load(vector_at(X, ldx, r, v), align=4), b[v])
+            builder.store(builder.fadd(start, new[r][v]), vector_at(C, ldc, r, v), align=4)
 
 
 @intrinsic
@@ -309,55 +359,31 @@ def _block(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, 
     before the loop it stalled every block)."""
 
     def codegen(context, builder, signature, args):
-        a_int, lda_, p_int, x_int, ldx_, bias_int, c_int, ldc_, k_end = args
-        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-        vec = ir.VectorType(f32, LANES)
-        A, P, X, bias, C = (builder.inttoptr(v, f32.as_pointer()) for v in (a_int, p_int, x_int, bias_int, c_int))
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{LANES}f32")
-        undef, splat = ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
-
-        def vector_at(base, stride, r, v):  # the LANES floats at base + r * stride + LANES v
-            at = builder.gep(base, [builder.add(builder.mul(stride, ir.Constant(i64, r)), ir.Constant(i64, LANES * v))])
-            return builder.bitcast(at, vec.as_pointer())
-
-        byte_pointer = ir.IntType(8).as_pointer()
-        prefetch = ir.FunctionType(ir.VoidType(), [byte_pointer] + [i32] * 3)
-        prefetch = cgutils.get_or_insert_function(builder.module, prefetch, "llvm.prefetch.p0")
-        for r in range(ROWS):  # X is read after the products: ask for its cache lines now
-            for v in range(0, 2, 64 // (4 * LANES)):  # one per 64-byte line
-                line = builder.bitcast(vector_at(X, ldx_, r, v), byte_pointer)
-                builder.call(prefetch, [line, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        zero = ir.Constant(vec, [ir.Constant(f32, 0.0)] * LANES)
-        entry = builder.basic_block
-        loop, done = builder.append_basic_block("block.loop"), builder.append_basic_block("block.done")
-        builder.branch(loop)
-        builder.position_at_end(loop)
-        k = builder.phi(i64)
-        acc = [[builder.phi(vec) for _ in range(2)] for _ in range(ROWS)]
-        panel = [builder.load(vector_at(P, builder.mul(k, ir.Constant(i64, WIDTH)), 1, v), align=4)
-                 for v in range(2)]
-        new = []
-        for r in range(ROWS):
-            a = builder.load(builder.gep(A, [builder.add(builder.mul(lda_, ir.Constant(i64, r)), k)]))
-            a = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)), undef, splat)
-            new.append([builder.call(fma, [a, panel[v], acc[r][v]]) for v in range(2)])
-        k_next = builder.add(k, ir.Constant(i64, 1))
-        k.add_incoming(ir.Constant(i64, 0), entry)
-        k.add_incoming(k_next, builder.basic_block)
-        for r in range(ROWS):
-            for v in range(2):
-                acc[r][v].add_incoming(zero, entry)
-                acc[r][v].add_incoming(new[r][v], builder.basic_block)
-        builder.cbranch(builder.icmp_signed("<", k_next, k_end), loop, done)
-        builder.position_at_end(done)
-        b = [builder.load(vector_at(bias, ir.Constant(i64, 0), 0, v), align=4) for v in range(2)]
-        for r in range(ROWS):
-            for v in range(2):
-                start = builder.fadd(builder.load(vector_at(X, ldx_, r, v), align=4), b[v])
-                builder.store(builder.fadd(start, new[r][v]), vector_at(C, ldc_, r, v), align=4)
+        _emit_block(builder, ROWS, *args)
         return context.get_dummy_value()
 
     return types.void(*[types.intp] * 9), codegen
+
+
+@intrinsic
+def _block_rows(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, depth, rows):
+    """``_block`` for 1 <= rows < ROWS rows, the rows past a share's last full block: one product compiled for
+    each count, so that no row is computed in vain and none is copied to a padded block."""
+
+    def codegen(context, builder, signature, args):
+        *operands, count = args
+        after = builder.append_basic_block("rows.done")
+        switch = builder.switch(count, after)
+        for r in range(1, ROWS):
+            case = builder.append_basic_block(f"rows.{r}")
+            switch.add_case(ir.Constant(ir.IntType(64), r), case)
+            builder.position_at_end(case)
+            _emit_block(builder, r, *operands)
+            builder.branch(after)
+        builder.position_at_end(after)
+        return context.get_dummy_value()
+
+    return types.void(*[types.intp] * 10), codegen
 
 
 @intrinsic
@@ -426,37 +452,36 @@ def pack_rows_transposed(W, panels):
 
 
 @_worker
-def _product(A, X, bias, panels, lo, hi, C, offset, width, tail, tail_x, tail_c):
+def _product(A, X, bias, panels, lo, hi, C, offset, width, zeros):
     """C[:, j : j+32] = X[:, j : j+32] + bias[j : j+32] + A @ P for every block g and chunk lo <= c < hi, where
     j = offset + g * width + 32 (c - lo) and P is panels[g, STRIPS c : STRIPS (c + 1)] side by side; a one-row
-    X stands for every row (X may be C). Rows of A may be any distance apart (the layer's batch-first input,
-    read in place), their elements next to each other. Rows past the last full block of ROWS go through the
-    zero-padded tails."""
+    X stands for every row (X may be C); ``zeros`` is at least WIDTH zeros. Rows of A may be any distance apart
+    (the layer's batch-first input, read in place), their elements next to each other. Rows past the last full
+    block of ROWS go through ``_block_rows``. The depth K goes in slices of DEPTH, each slice's panel read by
+    every block of rows while it is in L1; the first slice starts from X + bias, the next from C."""
     B, K = A.shape
     lda, ldc, ldx = A.strides[0] // A.itemsize, C.shape[1], X.shape[1] if X.shape[0] > 1 else 0
     full = B - B % ROWS
     for g in range(panels.shape[0]):
         for s in range(STRIPS * lo, STRIPS * hi):
             j, P = offset + g * width + WIDTH * (s - STRIPS * lo), panels[g, s].ctypes.data
-            for r0 in range(0, full, ROWS):
-                _block(A[r0:].ctypes.data, lda, P, X[r0 if ldx else 0 :, j:].ctypes.data, ldx, bias[j:].ctypes.data,
-                       C[r0:, j:].ctypes.data, ldc, K)
-            if full < B:  # element by element: a slice assignment could allocate, which _nrt=False forbids
-                for r in range(B - full):
-                    for k in range(K):
-                        tail[r, k] = A[full + r, k]
-                    for i in range(WIDTH):
-                        tail_x[r, i] = X[full + r if ldx else 0, j + i]
-                _block(tail.ctypes.data, tail.shape[1], P, tail_x.ctypes.data, WIDTH, bias[j:].ctypes.data,
-                       tail_c.ctypes.data, WIDTH, K)
-                for r in range(B - full):
-                    for i in range(WIDTH):
-                        C[full + r, j + i] = tail_c[r, i]
+            for k0 in range(0, K, DEPTH):
+                depth, p = min(DEPTH, K - k0), P + 4 * WIDTH * k0
+                for r0 in range(0, B, ROWS):
+                    if k0 == 0:
+                        start, ld, b = X[r0 if ldx else 0 :, j:].ctypes.data, ldx, bias[j:].ctypes.data
+                    else:
+                        start, ld, b = C[r0:, j:].ctypes.data, ldc, zeros.ctypes.data
+                    a, c = A[r0:, k0:].ctypes.data, C[r0:, j:].ctypes.data
+                    if r0 < full:
+                        _block(a, lda, p, start, ld, b, c, ldc, depth)
+                    else:
+                        _block_rows(a, lda, p, start, ld, b, c, ldc, depth, B - full)
 
 
 @_worker
 def persistent_lstm_forward(r0, r1, lo, hi, sharing, panels_x, panels_h, x, gates, bias, zero_row, zero_bias, hs, cs,
-                            tanh_c, keep, valid, p_i, p_f, p_o, tail, tail_x, tail_c, counter):
+                            tanh_c, keep, valid, p_i, p_f, p_o, counter):
     """One worker's share of every step of ``layers.recurrent._forward_direction``'s loop: rows [r0, r1) of
     the batch and units [a, e) = [32 lo, 32 hi). Its columns of z<t> = b + x<t> @ W_x + h<t-1> @ W_h (a to e
     of each gate block), then ``lstm_gates_row`` on them, as the loop runs it on a whole row. gates[t]
@@ -465,10 +490,10 @@ def persistent_lstm_forward(r0, r1, lo, hi, sharing, panels_x, panels_h, x, gate
     a, e = COLUMNS * lo, COLUMNS * hi
     H = hs.shape[2]
     p_i, p_f, p_o = p_i[a:e], p_f[a:e], p_o[a:e]
-    _product(x[0, r0:r1], zero_row, bias, panels_x, lo, hi, gates[0, r0:r1], a, H, tail, tail_x, tail_c)
+    _product(x[0, r0:r1], zero_row, bias, panels_x, lo, hi, gates[0, r0:r1], a, H, zero_bias)
     for t in range(x.shape[0]):
         z = gates[t if keep else 0, r0:r1]
-        _product(hs[t, r0:r1], z, zero_bias, panels_h, lo, hi, z, a, H, tail, tail_x, tail_c)
+        _product(hs[t, r0:r1], z, zero_bias, panels_h, lo, hi, z, a, H, zero_bias)
         for b in range(r0, r1):
             lstm_gates_row(z[b - r0, a:], H, cs[t, b, a:e], cs[t + 1, b, a:e], hs[t + 1, b, a:e],
                            tanh_c[t if keep else 0, b, a:e], p_i, p_f, p_o)
@@ -477,14 +502,14 @@ def persistent_lstm_forward(r0, r1, lo, hi, sharing, panels_x, panels_h, x, gate
                     hs[t + 1, b, j], cs[t + 1, b, j] = hs[t, b, j], cs[t, b, j]
         if t + 1 < x.shape[0]:  # only this worker reads its part of z: no need to wait for the others
             _product(x[t + 1, r0:r1], zero_row, bias, panels_x, lo, hi, gates[t + 1 if keep else 0, r0:r1], a, H,
-                     tail, tail_x, tail_c)
+                     zero_bias)
         if sharing > 1:
             _wait(counter, sharing * (t + 1))
 
 
 @_worker
 def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d,
-                             zero_row, zero_bias, panels_x, dx, tail, tail_x, tail_c, counter):
+                             zero_row, zero_bias, panels_x, dx, counter):
     """One worker's share (rows [r0, r1), units [32 lo, 32 hi)) of every step of
     ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0. ``d`` (2, 2, B, H) holds (dh, dc)
     twice, the gradients read and those written in turn; d[1] holds the gradient of the final state on entry,
@@ -509,10 +534,10 @@ def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_
                               valid[t, b], dc_prev[b, a:e], p_i, p_f, p_o)
         if sharing > 1:
             _wait(counter, sharing * (T - t))  # dz<t> of every unit is written
-        _product(dz[t, r0:r1], zero_row, zero_bias, panels, lo, hi, dh_prev[r0:r1], a, zero, tail, tail_x, tail_c)
+        _product(dz[t, r0:r1], zero_row, zero_bias, panels, lo, hi, dh_prev[r0:r1], a, zero, zero_bias)
         if dx.shape[0]:
             _product(dz[t, r0:r1], zero_row, zero_bias, panels_x, zero, panels_x.shape[1] // STRIPS, dx[t, r0:r1],
-                     zero, zero, tail, tail_x, tail_c)
+                     zero, zero, zero_bias)
         for b in range(r0, r1):
             if valid[t, b] == 0:  # a padded step passed its state through unchanged, and so its gradient
                 for j in range(a, e):

@@ -97,34 +97,38 @@ def plan(cell, p, record, shape, training: bool, trial) -> Plan | None:
     T, B, F = shape
     if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS or (T < MIN_STEPS and mode != "on"):
         return None
-    engine = _plan(cell.hidden_size, workers())
+    H, count = cell.hidden_size, workers()
     if mode == "on":
-        return engine
+        return _plan(H, count, "rows" if count == 1 or B >= ROWS * count else "units")
     if ISA is None:  # no block shape tuned for this instruction set: never slower than the layer's loop
         return None
-    key = tuning.key(ISA, engine.count, short_blas_spin, cell.peephole, T, B, F, cell.hidden_size, training)
-    return engine if tuning.choice(key, lambda use: trial(engine if use else None)) else None
+    # one worker owns every row and unit; several share the rows only when each gets a block of them
+    ways = ["loop", "rows"] if count == 1 else ["loop", "units"] + (["rows"] if B >= ROWS * count else [])
+    key = tuning.key(ISA, count, short_blas_spin, cell.peephole, T, B, F, H, training)
+    way = tuning.choice(key, ways, lambda way: trial(None if way == "loop" else _plan(H, count, way)))
+    return None if way == "loop" else _plan(H, count, way)
 
 
 class Plan:
-    """How ``count`` workers share a call (``shares``): by rows of the batch when each can have a block of 8
-    rows or more, else by units. A worker that owns whole rows owns all their units and needs no other; one
-    that owns units [32 lo, 32 hi) of every row meets the others once per step. Units go in whole chunks of 32,
-    which start on 128-byte boundaries, so no two workers write one cache line."""
+    """How ``count`` workers share a call (``shares``): by rows of the batch (``split`` "rows") or by units
+    ("units"). A worker that owns whole rows owns all their units and needs no other; one that owns units
+    [32 lo, 32 hi) of every row meets the others once per step. Units go in whole chunks of 32, which start on
+    128-byte boundaries, so no two workers write one cache line. Which is faster depends on the machine and
+    the shape (at B 64, T 100: rows by 4% at H 256 with AVX-512, units by 6% at H 512 with AVX-512 and AVX2,
+    in one process, best of 7 calls), so ``plan`` measures both."""
 
-    def __init__(self, hidden_size: int, count: int):
-        self.hidden_size, self.count = hidden_size, count
+    def __init__(self, hidden_size: int, count: int, split: str):
+        self.hidden_size, self.count, self.split = hidden_size, count, split
 
     def by_rows(self, batch: int) -> bool:
-        """Whether the workers share this batch by rows: each gets a block of 8 rows or more."""
-        return batch >= ROWS * self.count
+        """Whether the workers share this batch by rows."""
+        return self.split == "rows" or self.count == 1
 
     def shares(self, batch: int) -> list[tuple[int, int, int, int]]:
         """(r0, r1, lo, hi) per worker: rows [r0, r1) and chunks [lo, hi) of units."""
         chunks = self.hidden_size // COLUMNS
-        if self.by_rows(batch):  # as many blocks each as can be, a block cut short by the batch's end counting as one
-            blocks = -(-batch // ROWS)
-            rows = [ROWS * (w * blocks // self.count) for w in range(self.count)] + [batch]
+        if self.by_rows(batch):  # evenly: rows past a worker's last full block get a product of their own
+            rows = [w * batch // self.count for w in range(self.count + 1)]
             return [(rows[w], rows[w + 1], 0, chunks) for w in range(self.count)]
         count = min(self.count, chunks)
         units = [w * chunks // count for w in range(count + 1)]
@@ -138,7 +142,7 @@ class Plan:
         H = self.hidden_size
         T, B, F = x.shape
         panels_x, panels_h = _column_panels(p["W_x"], H, buffer, "W_x"), _column_panels(p["W_h"], H, buffer, "W_h")
-        self._run(persistent_lstm_forward, B, max(F, H), buffer,
+        self._run(persistent_lstm_forward, B,
                   (panels_x, panels_h, x, gates, p["b"], *_zeros(4 * H, buffer), *states, saved["tanh_c"], keep,
                    _valid(valid, T, B, buffer), *cell._peepholes(p)))
 
@@ -157,32 +161,22 @@ class Plan:
             pack_rows_transposed(p["W_x"], panels_x)
         d = buffer("d", (2, 2, B, H))
         d[1, 0], d[1, 1] = dstate
-        self._run(persistent_lstm_backward, B, 4 * H, buffer,
+        self._run(persistent_lstm_backward, B,
                   (panels[None], dz, dy, factors["tanh_c"], factors["c_prev"], factors["valid"], *factors["peepholes"],
                    d, *_zeros(max(4 * H, F), buffer), panels_x[None], dx))
         return (d[(T - 1) % 2, 0], d[(T - 1) % 2, 1]), (dx if dx.size else None)
 
-    def _run(self, target, B, K, buffer, args):
-        """target(r0, r1, lo, hi, sharing, *args, tail, tail_x, tail_c, counter) for each worker's share, at once
-        (``threads.run``); ``sharing`` is how many meet at each step (1: none). Each has its own tail rows of A
-        (K wide, as wide as any A), X and C (WIDTH wide) for rows past its last block of ROWS. The tails start
-        as zeros: their rows past the share fill a block whose extra rows are thrown away, and left as whatever
-        the memory held they can be subnormal floats, which cost a microcode assist in every product they
-        enter (an inference at B 64, H 256 with AVX2's blocks of 6 rows took 4x as long)."""
+    def _run(self, target, B, args):
+        """target(r0, r1, lo, hi, sharing, *args, counter) for each worker's share, at once (``threads.run``);
+        ``sharing`` is how many meet at each step (1: none)."""
         shares = self.shares(B)
         sharing = 1 if self.by_rows(B) else len(shares)  # the workers on the same rows
         counter = np.zeros(1, np.int64)
-        work = []
-        for w, share in enumerate(shares):
-            tails = buffer(f"tail {w} {K}", (ROWS, K)), buffer(f"tail_x {w}", (ROWS, WIDTH))
-            for tail in tails:
-                tail[...] = 0
-            work.append((*share, sharing, *args, *tails, buffer(f"tail_c {w}", (ROWS, WIDTH)), counter))
-        threads.run(target, work)
+        threads.run(target, [(*share, sharing, *args, counter) for share in shares])
 
 
 _NOWHERE, _NO_PANELS = np.empty((0, 0, 0), np.float32), np.empty((0, 0, WIDTH), np.float32)  # no dx to compute
-_plan = functools.lru_cache(Plan)  # a plan holds nothing of a call: one per (H, workers) serves them all
+_plan = functools.lru_cache(Plan)  # a plan holds nothing of a call: one per (H, workers, split) serves them all
 
 
 def _column_panels(W, H, buffer, name):

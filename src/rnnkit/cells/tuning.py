@@ -1,16 +1,17 @@
-"""Whether the persistent loop or the layer's own loop runs a shape: measured once per machine, then kept.
+"""How a shape's time loop runs, the layer's own loop or the persistent loop (the workers sharing rows or units):
+measured once per machine, then kept.
 
 Which is faster depends on the CPU (its vector registers, caches and cores), on the shape (batch, steps, input
 and hidden sizes), on training or inference, and on what else runs beside the workers; a rule written on one
 machine was wrong on another (the engine took 1.8x the loop's time on an AVX2 CPU it had been turned on for).
 So, as cuDNN's benchmark mode and FFTW's plans do, the first call of a layer at a shape the machine has not
-seen runs that call both ways, a few times each on the call's own inputs (``measure``), and the faster way
-serves every later call of that shape.
+seen runs that call every way it can run, a few times each on the call's own inputs (``measure``), and the
+fastest serves every later call of that shape.
 
-The choice changes float32 results in their last bits (the two loops sum products in different orders), so a
+The choice changes float32 results in their last bits (the ways sum products in different orders), so a
 run resumed in another process must make the same choice: choices are kept on disk per machine, in
-``$RNNKIT_CACHE/engine.json`` (default ``~/.cache/rnnkit``), keyed by the instruction set numba compiles for,
-the CPU's name and the shape. Delete the file to measure again; ``RNNKIT_PERSISTENT=on`` or ``off`` skips all
+``$RNNKIT_CACHE/engine.json`` (default ``~/.cache/rnnkit``), keyed by rnnkit's version, the instruction set
+numba compiles for, the CPU's name and the shape. Delete the file to measure again; ``RNNKIT_PERSISTENT=on`` or ``off`` skips all
 of this. Steps are keyed by the power of two at or above their count (sequences of 33 to 64 steps share a
 choice), so that batches of ragged lengths do not each cost a measurement.
 """
@@ -29,7 +30,7 @@ from ..files import write_json
 log = logging.getLogger("rnnkit.engine")
 ROUNDS = 3  # timed calls each way, alternating, after one untimed call each (compiles, fills workspaces)
 _lock = threading.Lock()
-_choices: dict[str, dict] | None = None  # key -> {"engine": bool, "engine_ms": float, "loop_ms": float}
+_choices: dict[str, dict] | None = None  # key -> {"choice": a way, "ms": {way: best milliseconds}}
 
 
 def path() -> pathlib.Path:
@@ -45,41 +46,47 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def machine(isa: str) -> str:
+    """The first words of every key made on this machine with this version of rnnkit (its kernels may change)."""
+    from .. import __version__
+
+    return f"rnnkit {__version__} | {isa} | {cpu_name()} | "
+
+
 def key(isa: str, workers: int, short_spin: bool, peepholes: bool, steps: int, batch: int, inputs: int,
         hidden: int, training: bool) -> str:
     """The words a choice is kept under: this machine and the shape of the call."""
     bucket = 1 << max(0, steps - 1).bit_length()
-    return (f"{isa} | {cpu_name()} | {workers} workers{'' if short_spin else ', BLAS spinning'} | "
+    return (f"{machine(isa)}{workers} workers{'' if short_spin else ', BLAS spinning'} | "
             f"LSTM{' with peepholes' if peepholes else ''} B {batch} T <= {bucket} F {inputs} H {hidden} "
             f"{'training' if training else 'inference'}")
 
 
-def choice(key: str, trial) -> bool:
-    """Whether the engine runs calls under ``key``: kept, or measured now with ``trial(engine: bool)``, which
-    makes one call and returns the seconds it took."""
+def choice(key: str, ways: list[str], trial) -> str:
+    """Which of ``ways`` runs calls under ``key``: the one kept, or the fastest measured now with
+    ``trial(way)``, which makes one call that way and returns the seconds it took."""
     with _lock:
         kept = _loaded().get(key)
-    if kept is not None:
-        return kept["engine"]
-    made = measure(trial)
-    log.info("%s: persistent loop %.2f ms, layer's loop %.2f ms: %s", key, made["engine_ms"], made["loop_ms"],
-             "persistent loop" if made["engine"] else "layer's loop")
+    if kept is not None and kept["choice"] in ways:
+        return kept["choice"]
+    made = measure(ways, trial)
+    log.info("%s: %s: %s", key, ", ".join(f"{way} {ms:.2f} ms" for way, ms in made["ms"].items()), made["choice"])
     with _lock:
         _choices[key] = made
         _save(key, made)
-    return made["engine"]
+    return made["choice"]
 
 
-def measure(trial) -> dict:
-    """Best of ``ROUNDS`` calls each way, alternating, after one untimed call each."""
-    trial(False), trial(True)
-    loop, engine = [], []
+def measure(ways: list[str], trial) -> dict:
+    """The best of ``ROUNDS`` calls of each way, taken in turn, after one untimed call of each."""
+    for way in ways:
+        trial(way)
+    times = {way: [] for way in ways}
     for _ in range(ROUNDS):
-        loop.append(trial(False))
-        engine.append(trial(True))
-    best_loop, best_engine = min(loop), min(engine)
-    return {"engine": best_engine < best_loop, "engine_ms": round(best_engine * 1e3, 3),
-            "loop_ms": round(best_loop * 1e3, 3)}
+        for way in ways:
+            times[way].append(trial(way))
+    best = {way: min(seconds) for way, seconds in times.items()}
+    return {"choice": min(best, key=best.get), "ms": {way: round(s * 1e3, 3) for way, s in best.items()}}
 
 
 def kept() -> dict[str, dict]:
@@ -107,7 +114,8 @@ def _read() -> dict[str, dict]:
     if not isinstance(choices, dict):
         log.warning("ignoring %s (not a JSON object); the engine's choices will be measured again", path())
         return {}
-    return {k: v for k, v in choices.items() if isinstance(v, dict) and isinstance(v.get("engine"), bool)}
+    return {k: v for k, v in choices.items() if isinstance(v, dict) and isinstance(v.get("choice"), str)
+            and isinstance(v.get("ms"), dict)}
 
 
 def _save(key: str, made: dict) -> None:
