@@ -18,6 +18,7 @@ choice), so that batches of ragged lengths do not each cost a measurement.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ def path() -> pathlib.Path:
     return pathlib.Path(os.environ.get("RNNKIT_CACHE") or pathlib.Path.home() / ".cache" / "rnnkit") / "engine.json"
 
 
+@functools.cache
 def cpu_name() -> str:
     """The CPU's model name (/proc/cpuinfo), or what the platform says."""
     try:
@@ -46,6 +48,7 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+@functools.cache
 def machine(isa: str) -> str:
     """The first words of every key made on this machine with this version of rnnkit (its kernels may change)."""
     from .. import __version__
