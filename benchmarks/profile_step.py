@@ -30,7 +30,8 @@ import speed  # noqa: E402
 
 # (file suffix, function) -> part; a builtin (matmul, copyto...) goes to the part of the function calling it
 OWN_PARTS = {
-    ("recurrent.py", "_forward_direction"): "input projection, per-step loop (Python)",
+    ("recurrent.py", "_run_direction"): "input projection, per-step loop (Python)",
+    ("recurrent.py", "_forward_direction"): "per-step loop (Python)",
     ("recurrent.py", "_backward_direction"): "dx GEMM, masks, per-step loop (Python)",
     ("recurrent.py", "forward"): "copies to and from time-major",
     ("recurrent.py", "backward"): "copies to and from time-major",
@@ -80,7 +81,8 @@ def part_of(file: str, function: str, caller: tuple | None) -> str:
         return part_of(caller[0], caller[2], None)
     if function == "per_step_gemm":
         return "per-step GEMMs (h @ W_h, dz @ W_h.T)"
-    if file.endswith(("persistent.py", "threads.py", "threading.py")) or function.startswith("persistent_lstm") or \
+    if file.endswith(("persistent.py", "threads.py", "threading.py", "tuning.py")) or \
+            function.startswith("persistent_lstm") or \
             function == "pack_rows_transposed":  # threading: its other workers, whose time this thread waits
         return "persistent LSTM loop (its products, input projection and element-wise steps)"
     if file.endswith("kernels.py"):
