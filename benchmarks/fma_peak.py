@@ -24,7 +24,7 @@ from numba import njit, types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-from rnnkit.cells.kernels import instruction_set  # noqa: E402  (what numba compiles for, emulated or not)
+from rnnkit.engine.kernels import instruction_set  # noqa: E402  (what numba compiles for, emulated or not)
 
 LANES, CHAINS = (16, 16) if instruction_set() == "avx512" else (8, 10)
 

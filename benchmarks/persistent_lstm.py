@@ -1,9 +1,9 @@
-"""The persistent LSTM loop (rnnkit/cells/persistent.py) against the layer's Python loop, in one process.
+"""The persistent LSTM loop (rnnkit/engine/persistent.py) against the layer's Python loop, in one process.
 
     python benchmarks/persistent_lstm.py [--repeats 7]
 
 Same layer, same data, three ways: the layer's loop, and the persistent loop with its workers sharing the
-batch's rows or the hidden units (the ways ``rnnkit/cells/tuning.py`` measures to choose from). Three
+batch's rows or the hidden units (the ways ``rnnkit/engine/tuning.py`` measures to choose from). Three
 interleaved rounds, each the median of ``--repeats`` calls, and the best round of each way. The Python loop
 calls OpenBLAS for h<t-1> @ W_h and one numba kernel at every step; the persistent loop runs all steps of a
 layer and direction in one compiled call.
@@ -25,7 +25,7 @@ import rnnkit  # noqa: E402  (before NumPy, so that OpenBLAS spins briefly: see 
 import numpy as np  # noqa: E402
 import speed  # noqa: E402
 
-from rnnkit.cells import kernels, persistent  # noqa: E402
+from rnnkit.engine import kernels, persistent  # noqa: E402
 
 
 def layer_cases():

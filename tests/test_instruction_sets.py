@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from rnnkit.cells import kernels
+from rnnkit.engine import kernels
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(kernels.ISA != "avx512", reason=f"this machine compiles for {kernels.ISA}: "
@@ -27,7 +27,7 @@ def as_avx2(tmp_path, *command):
 
 def test_the_avx2_path_passes_the_engines_tests(tmp_path):
     shape = as_avx2(tmp_path, sys.executable, "-c",
-                    "from rnnkit.cells import kernels; print(kernels.ISA, kernels.ROWS, kernels.WIDTH)")
+                    "from rnnkit.engine import kernels; print(kernels.ISA, kernels.ROWS, kernels.WIDTH)")
     assert shape.stdout.split() == ["avx2", "6", "16"], shape.stderr
     tests = as_avx2(tmp_path, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_persistent.py",
                     "tests/test_kernels.py", "tests/test_tuning.py", "tests/test_layers.py",

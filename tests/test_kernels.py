@@ -13,7 +13,7 @@ import pytest
 from numba import njit
 
 from helpers import CELL_FORMS, ragged_mask, randomize
-from rnnkit.cells.kernels import sigmoid, tanh
+from rnnkit.engine.kernels import sigmoid, tanh
 
 
 @njit

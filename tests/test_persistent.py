@@ -1,11 +1,11 @@
-"""The persistent LSTM loop (cells/persistent.py) against the layer's own loop, on the same float32 weights."""
+"""The persistent LSTM loop (engine/persistent.py) against the layer's own loop, on the same float32 weights."""
 
 import numba
 import numpy as np
 import pytest
 
 import rnnkit
-from rnnkit.cells import kernels, persistent
+from rnnkit.engine import kernels, persistent
 from rnnkit.diagnostics import record
 
 

@@ -1,4 +1,4 @@
-"""The persistent loop's threads (cells/threads.py): every share runs, on kept helpers pinned to CPUs of
+"""The persistent loop's threads (engine/threads.py): every share runs, on kept helpers pinned to CPUs of
 their own; the caller is unpinned after; forked children and concurrent callers work."""
 
 import os
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from rnnkit.cells import threads
+from rnnkit.engine import threads
 
 pinning = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
                              reason="needs two CPUs that threads can be pinned to")

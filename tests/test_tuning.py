@@ -1,4 +1,4 @@
-"""Choosing between the persistent loop and the layer's loop by measuring (cells/tuning.py, persistent.plan)."""
+"""Choosing between the persistent loop and the layer's loop by measuring (engine/tuning.py, persistent.plan)."""
 
 import json
 import logging
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rnnkit
-from rnnkit.cells import kernels, persistent, tuning
+from rnnkit.engine import kernels, persistent, tuning
 
 
 @pytest.fixture(autouse=True)

@@ -520,8 +520,8 @@ def cmd_info(args) -> int:
 
 
 def _info_engine(c) -> None:
-    """Which loop runs this model's LSTM layers on this machine, as measured (``cells/tuning.py``)."""
-    from .cells import kernels, persistent, tuning
+    """Which loop runs this model's LSTM layers on this machine, as measured (``engine/tuning.py``)."""
+    from .engine import kernels, persistent, tuning
 
     if c.cell != "lstm":
         return

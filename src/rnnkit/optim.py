@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import _checks
-from .fused import adam_update, sum_of_squares
+from .engine.fused import adam_update, sum_of_squares
 
 
 class Optimizer:

@@ -54,7 +54,7 @@ class Cell:
     def new_saved(self, steps: int, batch: int, buffer) -> dict[str, np.ndarray]:
         """Buffers that ``step`` fills for backward, beyond the states the layer keeps (none here).
 
-        ``buffer(name, shape)`` hands out the layer's reusable arrays (see ``layers.workspace``). Gate outputs
+        ``buffer(name, shape)`` hands out the layer's reusable arrays (see ``engine.workspace``). Gate outputs
         need no buffer of their own: a cell may write them over x<t> @ W_x, the layer's ``by_gate`` array,
         which backward then hands back as the array for dz.
         """

@@ -22,7 +22,7 @@ Backward, with dh the gradient reaching h<t>:
     reset_before:  d(rh) = dz_n @ W_hn.T;   dz_r = d(rh) * h<t-1> r(1-r)
                    dh<t-1> = dh * z + d(rh) * r + [dz_r, dz_z] @ W_h[:, :2H].T
 
-As for the LSTM, the element-wise work of a step runs in compiled loops (``kernels.py``), b included: one
+As for the LSTM, the element-wise work of a step runs in compiled loops (``engine/kernels.py``), b included: one
 kernel after the GEMM with reset_after, one on each side of the candidate's GEMM with reset_before.
 """
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
+from ..engine import kernels
 from .base import Cell
 
 

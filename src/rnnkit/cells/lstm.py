@@ -16,12 +16,12 @@ Backward, with dh and dc the gradients reaching h<t> and c<t>:
     dc<t-1> = dC * f + dz_i * p_i + dz_f * p_f                    dh<t-1> = dz @ W_h.T
     dp_i = sum dz_i * c<t-1>    dp_f = sum dz_f * c<t-1>          dp_o = sum dz_o * c<t>
 
-Per step, one GEMM and one compiled loop over the batch rows (numba, ``kernels.py``) that does all of the
+Per step, one GEMM and one compiled loop over the batch rows (numba, ``engine/kernels.py``) that does all of the
 element-wise rest, b included. With NumPy that rest was about a dozen ufunc calls, plus a pass over all
 steps for the backward factors, and a small LSTM step ran 2-3x slower than PyTorch's fused oneDNN kernel.
 Without peepholes the kernels get zero p_*. On padded steps (``valid`` 0) every dz is zero, and the layer
 carries dh and dc past them. In float32 with H a multiple of 32, the layer runs these steps in
-``persistent.py`` instead, which calls the same row kernels (``lstm_gates_row``, ``lstm_backward_row``).
+``engine/persistent.py`` instead, which calls the same row kernels (``lstm_gates_row``, ``lstm_backward_row``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Cell, blocks
-from .kernels import lstm_backward_rows, lstm_forward_rows
+from ..engine.kernels import lstm_backward_rows, lstm_forward_rows
 
 
 class LSTMCell(Cell):

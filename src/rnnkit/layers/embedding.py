@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..fused import scatter_add_rows
+from ..engine.fused import scatter_add_rows
 from .base import Layer
 
 

@@ -12,7 +12,7 @@ GEMM (the LSTM adds b in its step), (2) runs the cell step by step, saving what 
 reverse and hands the per-step gate gradients to the cell, which forms the weight gradients in one GEMM.
 
 For a float32 LSTM whose hidden size is a multiple of 32, on 8 steps or more, steps (1) to (3) run as one
-compiled call forward and one backward, the cores sharing the work (``cells/persistent.py``: the same
+compiled call forward and one backward, the cores sharing the work (``engine/persistent.py``: the same
 equations, the same results up to float32 rounding); float64, the other cells, short sequences and a
 recording keep the loop below.
 
@@ -28,10 +28,11 @@ import time
 import numpy as np
 
 from .. import _checks
-from ..cells import GRUCell, LSTMCell, RNNCell, persistent
+from ..cells import GRUCell, LSTMCell, RNNCell
+from ..engine import persistent
+from ..engine.workspace import Workspace
 from .base import Layer, rows_times
 from .dropout import Dropout
-from .workspace import Workspace
 
 
 class Recurrent(Layer):

@@ -37,7 +37,7 @@ What it took to make two workers faster than one sharing units (each measured on
   order, through one view per block (gathering them into a private row cost as much as the kernel; indexing
   one row at j and H + j kept the compiler from vectorising, 9x slower; an earlier column order that put a
   worker's blocks side by side cost 1-3% more, in permuting W_x, b and the weight gradients);
-- arrays on 64-byte cache lines (``layers.workspace``): rows whose halves two workers write shared a line;
+- arrays on 64-byte cache lines (``workspace.py``): rows whose halves two workers write shared a line;
 - no reference counting in the workers (``kernels._worker``): counting row views of shared arrays in and
   out is an atomic add that both cores fought over;
 - loops, not slice assignments, which numba may compile as a copy into a fresh array;
@@ -48,7 +48,7 @@ What it took to make two workers faster than one sharing units (each measured on
 Workers are as many as NumPy's BLAS has threads (``OPENBLAS_NUM_THREADS=1`` gives one): the calling thread and
 threads kept for the others, each pinned to a CPU of its own for the call (``threads.py``). Spinning threads
 beside the workers would halve their speed: OpenBLAS's idle threads spin for about 0.1 s after each call, so
-``rnnkit/__init__.py`` shortens that to 2^20 cycles when it is imported before NumPy.
+``engine/__init__.py`` shortens that to 2^20 cycles when rnnkit is imported before NumPy.
 
 Whether the engine or the layer's loop runs a shape is measured on the machine, the first time it meets the
 shape, and kept (``tuning.py``); ``mode = "on"`` or ``RNNKIT_PERSISTENT=on`` forces the engine, ``"off"`` the
@@ -69,10 +69,11 @@ from threadpoolctl import ThreadpoolController
 
 from . import threads, tuning
 from .kernels import COLUMNS, ISA, ROWS, WIDTH, pack_rows_transposed, persistent_lstm_backward, persistent_lstm_forward
-from .lstm import LSTMCell
+
+from . import short_blas_spin  # whether OpenBLAS's idle threads spin briefly (see engine/__init__.py)
 
 mode = os.environ.get("RNNKIT_PERSISTENT", "auto")  # "auto", "on" or "off"
-short_blas_spin = False  # set by rnnkit/__init__.py when it shortened OpenBLAS's spinning
+LSTM_GATES = ("i", "f", "g", "o")  # the gates the workers compute, in this order: a cell with these is an LSTM
 _blas = ThreadpoolController().select(user_api="blas").lib_controllers
 
 
@@ -92,7 +93,7 @@ def plan(cell, p, record, shape, training: bool, trial) -> Plan | None:
     microkernel has a shape for the instruction set numba compiles for (``kernels.ISA``) and where it was
     measured faster than the layer's loop for this shape on this machine (``tuning``: ``trial(engine)`` times
     one call either way)."""
-    if mode == "off" or not isinstance(cell, LSTMCell) or record is not None:
+    if mode == "off" or cell.gate_names != LSTM_GATES or record is not None:
         return None
     T, B, F = shape
     if p["W_h"].dtype != np.float32 or cell.hidden_size % COLUMNS or (T < MIN_STEPS and mode != "on"):
