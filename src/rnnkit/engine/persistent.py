@@ -1,62 +1,39 @@
 """The LSTM's time loop as one compiled call per layer and direction ("Persistent RNNs", Diamos et al. 2016).
 
 The layer's Python loop (``layers/recurrent.py``) calls OpenBLAS for h<t-1> @ W_h at every step, and OpenBLAS
-packs W_h again on every call and runs these small products at 60-75% of its peak. Here W_x and W_h are packed
-once per call into 32-column panels, and each worker runs every step of its share of the work with no Python
-in between: its part of z<t> = x<t> @ W_x + b + h<t-1> @ W_h, then the element-wise step of its units
-(``kernels.lstm_gates_row``, the same equations as the loop's). The input projection is in the loop too:
-b + x<t+1> @ W_x needs no h, so a worker does it before it moves on, and no (T, B, 4H) array of projections
-goes through memory (inference 8% faster at S and M than with OpenBLAS's projection of all steps first,
-training 0.5-1%: interleaved A/B in one process, 200 pairs of calls). Backward is the same with dz<t> @ W_h.T;
-where the workers share rows, dx<t> = dz<t> @ W_x.T is done in the loop as well, while dz<t> is in cache (A/B
-against one GEMM after the loop: training 0.99 at S, 0.96 at M, LM step 0.98).
+packs W_h again on every call and runs these small products below its peak. Here W_x and W_h are packed once
+per call into panels, and each worker runs every step of its share with no Python in between: its part of
+z<t> = x<t> @ W_x + b + h<t-1> @ W_h, then the element-wise step of its units (``kernels.lstm_gates_row``, the
+same equations as the loop's). b + x<t+1> @ W_x needs no h, so a worker computes it before moving on, and no
+(T, B, 4H) array of projections goes through memory. Backward is the same with dz<t> @ W_h.T; where the
+workers share rows, dx<t> = dz<t> @ W_x.T is computed in the loop too, while dz<t> is in cache.
 
-How the workers share the work (``Plan.shares``):
-- **by rows of the batch**, when each worker can have a block of 8 rows or more: a sequence's steps need
-  nothing of another sequence, so the workers never wait for each other, and each reads and writes whole
-  rows. Against the split by units below: inference 0.86 at S (B 32, H 128), 0.95 at M (B 64, H 256);
-  training 0.91-0.92 at S, 0.94-0.96 at M; LM step 0.95-0.96 (interleaved A/B in one process, median pair
-  ratios). The weights no longer stay in one core's cache (each core reads all of them every step), but at
-  these batches the products are bound by arithmetic, not by reading W from L2 or L3;
-- **by units** otherwise, as in "Persistent RNNs": each worker owns a range of units (32 at a time), its
-  columns of every gate, and the workers meet at one barrier per step before anyone reads h<t>. With 8
-  sequences the split by rows (one worker) took 1.3-1.7x as long as this one.
-Two workers writing the two halves of each row, on separate cache lines, ran the forward's element-wise part
-at 4.3-5.2 ns per unit against 2.5-3.5 with arrays of their own (H 128 and 256, best of 30; likely the
-hardware prefetchers pulling in the other core's lines next to a core's own, not proven); that, and a
-barrier per step, is what the split by rows takes away.
+How the workers share a call (``Plan``), chosen per shape by measuring (``tuning.py``):
+- **by rows of the batch**: a sequence's steps need nothing of another sequence, so the workers never wait for
+  each other and each writes whole rows (two cores writing halves of one row slowed both);
+- **by units**, as in "Persistent RNNs": each worker owns chunks of 32 units, its columns of every gate, reads
+  only its share of the weights, and the workers meet at one barrier per step before anyone reads h<t>.
 
-The products use a small sgemm microkernel written in LLVM IR (``kernels._block``: a block of C = A @ P from a
-few rows of A and a packed panel P of columns, in vector accumulators that fill the CPU's vector registers:
-8 x 32 in 16 registers of 16 floats with AVX-512, 6 x 16 in 12 registers of 8 floats with AVX2; numba inlines it
-and compiles it for the CPU at hand). It sums each product in the order k = 0, 1, ..., so results differ from
-OpenBLAS's in the last float32 bits; float64 keeps the layer's loop, the exact reference.
+The products use an sgemm microkernel written in LLVM IR (``kernels._block``), shaped for the vector registers
+numba compiles for. It sums each product in the order k = 0, 1, ..., so results differ from OpenBLAS's in the
+last float32 bits; float64 keeps the layer's loop, the exact reference.
 
-What it took to make two workers faster than one sharing units (each measured on the AMD EPYC of the README):
-- the row kernels take a worker's units in place, its four gate blocks H apart in the layer's own column
-  order, through one view per block (gathering them into a private row cost as much as the kernel; indexing
-  one row at j and H + j kept the compiler from vectorising, 9x slower; an earlier column order that put a
-  worker's blocks side by side cost 1-3% more, in permuting W_x, b and the weight gradients);
-- arrays on 64-byte cache lines (``workspace.py``): rows whose halves two workers write shared a line;
-- no reference counting in the workers (``kernels._worker``): counting row views of shared arrays in and
-  out is an atomic add that both cores fought over;
+Why the workers are written as they are (one line each; the measurements are in ``benchmarks/README.md``):
+- the row kernels take a worker's units in place, its four gate blocks H apart, one view per block: gathering
+  them into a private row cost as much as the arithmetic, and indexing j and H + j of one row did not vectorise;
+- arrays start on 64-byte cache lines (``workspace.py``), so no two workers write one line;
+- no reference counting in the workers (``kernels._worker``): counting views of shared arrays is an atomic add
+  both cores fight over;
 - loops, not slice assignments, which numba may compile as a copy into a fresh array;
-- rows of a known contiguous layout for the row kernels: the backward's gradient rows, unpacked from their array
-  (``dh, dc = d[k]``), were typed as views of any layout, and the backward's element-wise part did not
-  vectorise (5 against 1.2-1.7 ns per unit; training 0.95 at S, 0.98 at M against it).
+- rows of a known contiguous layout go to the row kernels: rows typed "any layout" did not vectorise.
 
 Workers are as many as NumPy's BLAS has threads (``OPENBLAS_NUM_THREADS=1`` gives one): the calling thread and
-threads kept for the others, each pinned to a CPU of its own for the call (``threads.py``). Spinning threads
-beside the workers would halve their speed: OpenBLAS's idle threads spin for about 0.1 s after each call, so
-``engine/__init__.py`` shortens that to 2^20 cycles when rnnkit is imported before NumPy.
-
-Whether the engine or the layer's loop runs a shape is measured on the machine, the first time it meets the
-shape, and kept (``tuning.py``); ``mode = "on"`` or ``RNNKIT_PERSISTENT=on`` forces the engine, ``"off"`` the
-loop. Where numba compiles for an instruction set without a tuned block shape (``kernels.ISA`` None: ARM64,
-x86 without AVX2 and FMA), auto keeps the layer's loop. Sequences shorter than ``MIN_STEPS`` keep the layer's
-loop unmeasured: a training step of a 32 -> 256 LSTM on 64 sequences took 0.90x the loop's time at 8 steps,
-0.96x at 4 and 1.04x at 2; inference 0.89x at 8, 1.01x at 4, 1.30x at 2 (AVX-512; interleaved in one process,
-200 pairs of calls, median pair ratios).
+threads kept for the others, each pinned to a CPU of its own for the call (``threads.py``). OpenBLAS's idle
+threads spinning beside them would halve their speed; ``engine/__init__.py`` shortens that spin.
+``mode = "on"`` (``RNNKIT_PERSISTENT=on``) forces the engine, ``"off"`` the layer's loop; ``"auto"`` measures.
+Where numba compiles for an instruction set without a tuned block shape (``kernels.ISA`` None: ARM64, x86
+without AVX2 and FMA), auto keeps the layer's loop. Sequences shorter than ``MIN_STEPS`` keep it unmeasured:
+below 8 steps, starting the workers and packing W_h did not repay.
 """
 
 from __future__ import annotations

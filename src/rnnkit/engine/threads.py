@@ -1,14 +1,11 @@
 """The threads that run the persistent LSTM loop's workers (``persistent.py``): kept from one call to the next,
 each pinned to a CPU of its own for a call.
 
-Kept: starting and joining a thread per worker took 108-121 µs per call on the AMD EPYC of the README (167-175
-µs pinned), handing a job to a kept thread and waiting for it 15 µs; a call of the loop takes 1-4 ms at the
-benchmark's small sizes and on short sequences. One call runs at a time; a second caller waits for it.
-
-Pinned: unpinned, Linux often ran the second worker on the caller's CPU and kept it there for the whole call
-(both then at half speed): the inference at S took 4.4-5.9 ms in those calls and 2.7-3.6 when the workers ran
-on two CPUs. Pinning only the helper did not help: the scheduler then moved the caller. So the caller is
-pinned to the CPU it is on for the call, and unpinned after it.
+Kept, because starting a thread costs several times what handing a job to a kept one does, on calls of a few
+milliseconds. Pinned, because Linux otherwise often ran the second worker on the caller's CPU for the whole
+call, both then at half speed; pinning only the helper made the scheduler move the caller, so the caller is
+pinned to the CPU it is on for the call and unpinned after it. One call runs at a time; a second caller waits.
+(Measurements: ``benchmarks/README.md``.)
 """
 
 from __future__ import annotations

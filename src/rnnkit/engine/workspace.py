@@ -1,15 +1,13 @@
 """Arrays kept from one call to the next, so that repeated calls of one shape allocate nothing.
 
-Fresh large arrays cost page faults on every call (the allocator hands big blocks back to the system);
-a training step of a small LSTM spends about a quarter of its time there. A layer keeps one workspace for
-training calls and one for inference, so that a sampling call between forward and backward leaves the
-training cache alone. Nothing a layer returns to its caller lives in a workspace: an array it returns a view
-of is handed over (``hand_over``) and leaves the workspace.
+Fresh large arrays cost page faults on every call (the allocator hands big blocks back to the system), a
+large share of a small LSTM's training step. A layer keeps one workspace for training calls and one for
+inference, so that a sampling call between forward and backward leaves the training cache alone. Nothing a
+layer returns to its caller lives in a workspace: an array it returns a view of is handed over
+(``hand_over``) and leaves the workspace.
 
-Arrays start on a 64-byte cache line (NumPy's start 16 bytes into one). Where two cores write the two
-halves of each row, as the persistent LSTM loop's workers do, rows that straddle cache lines made the
-cores fight over the shared line: the element-wise part of a forward over 32 sequences of 64 steps at
-H = 256 took 4.6 ms instead of 1.2-1.3.
+Arrays start on a 64-byte cache line (NumPy's start 16 bytes into one): where two cores write the two halves
+of each row, as the persistent loop's workers may, a row straddling a line made them fight over it.
 """
 
 from __future__ import annotations
