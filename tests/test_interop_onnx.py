@@ -18,7 +18,7 @@ from rnnkit.models.piano_roll import PianoRollModel  # noqa: E402
 from rnnkit.models.seq2seq import Seq2Seq  # noqa: E402
 
 RTOL, ATOL = 1e-5, 1e-5
-CELLS = ["rnn", "rnn-relu", "gru", "lstm"]  # what the CLI's models are built of
+CELLS = list(rnnkit.layers.CELLS)  # what the CLI's models are built of
 LAYERS = [  # every cell form of the layers
     lambda **k: rnnkit.RNN(3, 5, **k), lambda **k: rnnkit.RNN(3, 5, nonlinearity="relu", **k),
     lambda **k: rnnkit.GRU(3, 5, **k), lambda **k: rnnkit.GRU(3, 5, reset_after=False, **k),

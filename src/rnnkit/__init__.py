@@ -1,6 +1,6 @@
 """rnnkit: recurrent sequence models from their equations in NumPy, with exact backpropagation through time."""
 
-from . import engine  # first: before NumPy loads, it sets how long OpenBLAS's idle threads spin (see there)
+from . import engine  # noqa: F401  first: before NumPy loads, it sets how long OpenBLAS's idle threads spin (see there)
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, parameters
 
 __version__ = "0.1.0"

@@ -64,3 +64,17 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
         raise CheckpointError(f"{str(path)!r} is corrupted: its arrays do not match their checksum")
     return arrays, header["meta"]
 
+
+def load_params(model, arrays: dict) -> None:
+    """Copy a checkpoint's ``param/<name>`` arrays into ``model.params`` (shapes must match)."""
+    for name, value in model.params.items():
+        saved = arrays.get(f"param/{name}")
+        if saved is None or saved.shape != value.shape:
+            got = None if saved is None else saved.shape
+            raise CheckpointError(f"checkpoint parameter {name} must have shape {value.shape}, got {got}")
+        value[...] = saved
+
+
+def load_best(model, run_dir: pathlib.Path) -> None:
+    """Put the weights of the run's best checkpoint into ``model`` (a task's report scores them)."""
+    load_params(model, load_checkpoint(pathlib.Path(run_dir) / "best.safetensors")[0])

@@ -13,9 +13,10 @@ import numpy as np
 from . import generate
 from .checkpoint import CheckpointError
 from .data import Vocabulary, load_corpus
-from .data.labelled import load_labelled, read_tsv
+from .data.labelled import label_ids, load_labelled, read_tsv
 from .data.tagged import read_conll
 from .interop import distributed
+from .layers import CELLS
 from .metrics import exact_match_and_cer
 from .tasks import classify, tag, translate
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "music: folk, chorales or a folder of MIDI/MusicXML/ABC files")
     train.add_argument("--level", choices=("char", "word"))
     train.add_argument("--mode", choices=("lines", "stream"), help="lm: override the corpus's own batching")
-    train.add_argument("--cell", choices=("lstm", "gru", "rnn", "rnn-relu"), help="rnn is tanh; rnn-relu is ReLU")
+    train.add_argument("--cell", choices=tuple(CELLS), help="rnn is tanh; rnn-relu is ReLU")
     train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop", "adagrad"))
     train.add_argument("--schedule", choices=("cosine", "constant"))
     train.add_argument("--clip-mode", choices=("norm", "value", "none"),
@@ -246,7 +247,7 @@ def _conditioned(run, label, path):
     known = run.meta["labels"]
     if label is None:
         raise ValueError(f"{path} is a conditional generator: give --label, one of {', '.join(known)}")
-    return run.model.given(int(classify.label_ids([label], known)[0]))
+    return run.model.given(int(label_ids([label], known)[0]))
 
 
 MUSIC_SAMPLE_FLAGS = ("out", "bars", "frames", "prime", "wav")
@@ -497,7 +498,7 @@ def _evaluate_generator(run, path) -> tuple[dict, str]:
     meta, vocab = run.meta, Vocabulary.from_json(run.meta["vocab"])
     if run.task == "generate":
         data = read_tsv(path)
-        ids = classify.label_ids(data.labels, meta["labels"])
+        ids = label_ids(data.labels, meta["labels"])
         totals = [generate.score(run.model.given(int(k)), vocab, meta["start"], t) for t, k in zip(data.texts, ids)]
     elif meta["mode"] == "lines":
         totals = [generate.score(run.model, vocab, meta["start"], line) for line in load_corpus(path).lines]

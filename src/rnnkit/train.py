@@ -24,9 +24,10 @@ from dataclasses import asdict, dataclass
 from tqdm import tqdm
 
 from . import _checks
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_params, save_checkpoint
 from .files import read_jsonl, write_atomic
 from .interop import distributed
+from .layers import CELLS
 from .optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm, clip_by_value, global_norm
 from .plots import plot_losses
 
@@ -113,7 +114,7 @@ class TrainConfig:
             _checks.one_of("--encoding", self.encoding, ("events", "pianoroll"))
         if self.init is not None:
             _checks.one_of("--init", self.init, ("chrono", "standard"))
-        _checks.one_of("--cell", self.cell, ("lstm", "gru", "rnn", "rnn-relu"))
+        _checks.one_of("--cell", self.cell, tuple(CELLS))
         _checks.one_of("--schedule", self.schedule, ("cosine", "constant"))
         _checks.one_of("--clip-mode", self.clip_mode, ("norm", "value", "none"))
         _checks.one_of("--optimizer", self.optimizer, tuple(OPTIMIZERS))
@@ -316,20 +317,6 @@ class Trainer:
         if path.exists():
             kept = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= self.step]
             write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
-
-
-def load_params(model, arrays: dict) -> None:
-    for name, value in model.params.items():
-        saved = arrays.get(f"param/{name}")
-        if saved is None or saved.shape != value.shape:
-            got = None if saved is None else saved.shape
-            raise CheckpointError(f"checkpoint parameter {name} must have shape {value.shape}, got {got}")
-        value[...] = saved
-
-
-def load_best(model, run_dir: pathlib.Path) -> None:
-    """Put the weights of the run's best checkpoint into ``model`` (a task's report scores them)."""
-    load_params(model, load_checkpoint(pathlib.Path(run_dir) / "best.safetensors")[0])
 
 
 @dataclass

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .corpus import CorpusError, _is_latin_name, read_text
+from .vocab import Vocabulary
 
 SPLIT_SEED = 20141203
 HELD_OUT = 0.1  # of each label, for validation and again for test
@@ -107,3 +108,40 @@ def _names_origin() -> LabelledTexts:
     unique = sorted((name, next(iter(labels))) for name, labels in origins.items() if len(labels) == 1)
     return LabelledTexts("names-origin", [n for n, _ in unique], [label for _, label in unique],
                          dropped=len(origins) - len(unique))
+
+
+def label_ids(labels: list[str], known: list[str]) -> np.ndarray:
+    """Each label's index in ``known``; a label the run never saw is an error naming it."""
+    index = {label: i for i, label in enumerate(known)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise ValueError(f"labels never seen in training: {', '.join(map(repr, unknown[:5]))} "
+                         f"(the run knows {len(known)}: {', '.join(known[:20])}{' ...' if len(known) > 20 else ''})")
+    return np.array([index[label] for label in labels], dtype=np.int64)
+
+
+def encode(vocab: Vocabulary, texts: list[str]) -> list[np.ndarray]:
+    ids = [vocab.encode(text) for text in texts]
+    empty = [text for text, seq in zip(texts, ids) if seq.size == 0]
+    if empty:
+        raise ValueError(f"texts must hold at least one token, got {empty[0]!r}")
+    return ids
+
+
+class LabelledData:
+    """Labelled texts ready for a task: the split, the labels, the vocabulary, and each part's ids and
+    label ids. Labels and vocabulary come from the checkpoint's ``meta`` when resuming."""
+
+    def __init__(self, config, meta: dict | None = None):
+        data = load_labelled(config.data)
+        self.corpus_name, self.dropped = data.name, data.dropped
+        self.parts = data.split()
+        if meta is not None:
+            self.labels, self.vocab = meta["labels"], Vocabulary.from_json(meta["vocab"])
+        else:
+            self.labels = sorted(set(data.labels))
+            source = data.texts if config.level == "char" else self.parts["train"][0]  # words: <UNK> for unseen
+            self.vocab = Vocabulary.build(source, config.level, config.min_freq, config.max_vocab)
+        self.ids, self.y = {}, {}
+        for part, (texts, labels) in self.parts.items():
+            self.ids[part], self.y[part] = encode(self.vocab, texts), label_ids(labels, self.labels)

@@ -11,12 +11,12 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from ..checkpoint import load_best
 from ..data.memory import examples
 from ..diagnostics import jacobian_norms, record
 from ..files import write_json
 from ..plots import plot_gradient_norms
 from ..tasks import make_task
-from ..train import load_best
 from . import CELL_NAMES, hidden_for_budget, train_quietly
 from .memory import DEFAULT_BUDGET_HIDDEN, count_params, memory_config
 

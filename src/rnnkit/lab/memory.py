@@ -15,11 +15,12 @@ import sys
 
 from tqdm import tqdm
 
+from ..checkpoint import load_best
 from ..data.memory import memoryless_loss
 from ..files import write_json
 from ..plots import plot_memory
 from ..tasks.memory import build_model
-from ..train import TrainConfig, load_best
+from ..train import TrainConfig
 from . import CELL_NAMES, hidden_for_budget, train_quietly
 
 DEFAULT_BUDGET_HIDDEN = 64  # the budget is an LSTM of this many units

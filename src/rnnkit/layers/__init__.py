@@ -5,7 +5,7 @@ from .base import Layer, parameters
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
-from .recurrent import GRU, LSTM, RNN, Recurrent
+from .recurrent import CELLS, GRU, LSTM, RNN, Recurrent
 
-__all__ = ["Layer", "parameters", "Dense", "Dropout", "Embedding", "Recurrent", "RNN", "GRU", "LSTM",
+__all__ = ["CELLS", "Layer", "parameters", "Dense", "Dropout", "Embedding", "Recurrent", "RNN", "GRU", "LSTM",
            "AdditiveAttention"]

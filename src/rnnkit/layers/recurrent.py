@@ -24,6 +24,7 @@ own last valid step back to its first (as ``pack_padded_sequence`` does in PyTor
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
@@ -408,3 +409,6 @@ class LSTM(Recurrent):
         forget_bias = _checks.real_number("forget_bias", forget_bias)
         cell = LSTMCell(_checks.positive_int("hidden_size", hidden_size), peephole, forget_bias)
         super().__init__(cell, input_size, hidden_size, num_layers, bidirectional, dropout, dtype, seed)
+
+
+CELLS = {"rnn": RNN, "rnn-relu": partial(RNN, nonlinearity="relu"), "gru": GRU, "lstm": LSTM}  # by --cell name

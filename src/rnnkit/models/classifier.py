@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..layers import Dense, Dropout, Embedding, parameters
+from ..layers import CELLS, Dense, Dropout, Embedding, parameters
 from ..layers.pooling import TimePooling
 from ..losses import log_softmax
-from .language_model import CELLS
 
 
 class SequenceClassifier:

@@ -14,15 +14,11 @@ V vocabulary size, E embedding size, C label embedding size, H hidden units, L l
 
 from __future__ import annotations
 
-from functools import partial
 
 import numpy as np
 
 from .. import _checks
-from ..layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, parameters
-
-CELLS = {"rnn": RNN, "rnn-relu": partial(RNN, nonlinearity="relu"), "gru": GRU, "lstm": LSTM}
-
+from ..layers import CELLS, Dense, Dropout, Embedding, parameters
 
 class LanguageModel:
     def __init__(self, vocab_size: int, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1,

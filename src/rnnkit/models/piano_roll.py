@@ -15,9 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..layers import Dense, Dropout, parameters
+from ..layers import CELLS, Dense, Dropout, parameters
 from ..losses import sigmoid_binary_cross_entropy
-from .language_model import CELLS
 
 
 class PianoRollModel:

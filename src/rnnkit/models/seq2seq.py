@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..layers import AdditiveAttention, Dense, Embedding, parameters
-from .language_model import CELLS
+from ..layers import CELLS, AdditiveAttention, Dense, Embedding, parameters
 
 
 class Seq2Seq:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..layers import Dense, Dropout, Embedding, parameters
+from ..layers import CELLS, Dense, Dropout, Embedding, parameters
 from ..losses import log_softmax
-from .language_model import CELLS
 
 
 class SequenceTagger:

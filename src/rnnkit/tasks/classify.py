@@ -14,15 +14,15 @@ import pathlib
 import numpy as np
 
 from ..baselines import best_naive_bayes
+from ..checkpoint import load_best
 from ..data import Vocabulary
 from ..data.batching import LabelledBatches
-from ..data.labelled import load_labelled
+from ..data.labelled import LabelledData, encode, label_ids
 from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report
 from ..models import SequenceClassifier
 from ..plots import plot_confusion
-from ..train import load_best
 
 
 def build_model(config, meta: dict) -> SequenceClassifier:
@@ -30,24 +30,6 @@ def build_model(config, meta: dict) -> SequenceClassifier:
                               cell=config.cell, hidden_size=config.hidden, num_layers=config.layers,
                               bidirectional=config.bidirectional, embed_size=config.embed, pool=config.pool,
                               dropout=config.dropout, seed=config.seed)
-
-
-def label_ids(labels: list[str], known: list[str]) -> np.ndarray:
-    """Each label's index in ``known``; a label the run never saw is an error naming it."""
-    index = {label: i for i, label in enumerate(known)}
-    unknown = sorted(set(labels) - set(index))
-    if unknown:
-        raise ValueError(f"labels never seen in training: {', '.join(map(repr, unknown[:5]))} "
-                         f"(the run knows {len(known)}: {', '.join(known[:20])}{' ...' if len(known) > 20 else ''})")
-    return np.array([index[label] for label in labels], dtype=np.int64)
-
-
-def encode(vocab: Vocabulary, texts: list[str]) -> list[np.ndarray]:
-    ids = [vocab.encode(text) for text in texts]
-    empty = [text for text, seq in zip(texts, ids) if seq.size == 0]
-    if empty:
-        raise ValueError(f"texts must hold at least one token, got {empty[0]!r}")
-    return ids
 
 
 def evaluate(model, batches: LabelledBatches) -> dict:
@@ -73,25 +55,6 @@ def evaluate_texts(model, meta: dict, config, texts: list[str], labels: list[str
     vocab = Vocabulary.from_json(meta["vocab"])
     y = label_ids(labels, meta["labels"])
     return evaluate(model, LabelledBatches(encode(vocab, texts), y, 256, config.seq_len, vocab.pad))
-
-
-class LabelledData:
-    """Labelled texts ready for a task: the split, the labels, the vocabulary, and each part's ids and
-    label ids. Labels and vocabulary come from the checkpoint's ``meta`` when resuming."""
-
-    def __init__(self, config, meta: dict | None = None):
-        data = load_labelled(config.data)
-        self.corpus_name, self.dropped = data.name, data.dropped
-        self.parts = data.split()
-        if meta is not None:
-            self.labels, self.vocab = meta["labels"], Vocabulary.from_json(meta["vocab"])
-        else:
-            self.labels = sorted(set(data.labels))
-            source = data.texts if config.level == "char" else self.parts["train"][0]  # words: <UNK> for unseen
-            self.vocab = Vocabulary.build(source, config.level, config.min_freq, config.max_vocab)
-        self.ids, self.y = {}, {}
-        for part, (texts, labels) in self.parts.items():
-            self.ids[part], self.y[part] = encode(self.vocab, texts), label_ids(labels, self.labels)
 
 
 class Task(LabelledData):

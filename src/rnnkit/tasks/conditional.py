@@ -16,11 +16,11 @@ import numpy as np
 
 from .. import generate
 from ..baselines import ADD_K, NGram, best_naive_bayes
+from ..checkpoint import load_best
 from ..data import LineBatches, Vocabulary
+from ..data.labelled import LabelledData
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
-from ..train import load_best
-from .classify import LabelledData
 
 SAMPLES_PER_LABEL = 50
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checkpoint import load_best
 from ..data.memory import COPY_LENGTH, COPY_SYMBOLS, DELIMITER, MemoryBatches, examples, memoryless_loss
 from ..init import chrono
 from ..losses import mse, softmax_cross_entropy
@@ -88,8 +89,6 @@ class Task:
         return self.evaluate(*examples(self.name, TEST_SIZE, self.T, np.random.default_rng(TEST_SEED)))
 
     def report(self, run_dir, best_loss: float) -> list[str]:
-        from ..train import load_best
-
         load_best(self.model, run_dir)
         unit = "MSE" if self.name == "adding" else "cross-entropy"
         return [f"test {unit}: {self.test_loss():.5f}; an answer that remembers nothing: "

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import generate
 from ..baselines import NGram, best_ngram
+from ..checkpoint import load_best
 from ..data import LineBatches, Vocabulary
 from ..data.batching import FrameBatches
 from ..data.music import load_music
@@ -31,7 +32,6 @@ from ..metrics import longest_shared_runs, total_variation
 from ..models import LanguageModel
 from ..models.piano_roll import PianoRollModel
 from ..music_files import write_piece
-from ..train import load_best
 
 NOVELTY_RUN = 16  # a sample sharing this many consecutive tokens with a training piece is not novel
 REPORT_SAMPLES = 50

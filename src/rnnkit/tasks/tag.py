@@ -17,15 +17,15 @@ from collections import Counter
 import numpy as np
 
 from ..baselines import DictionarySegmenter, MostFrequentTag
+from ..checkpoint import load_best
 from ..data import Vocabulary
 from ..data.batching import LabelledBatches
+from ..data.labelled import label_ids
 from ..data.tagged import load_tagged
 from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report, span_scores
 from ..models.tagger import SequenceTagger
-from ..train import load_best
-from .classify import label_ids
 
 SPAN_TAG = re.compile(r"[BI](-.+)?|O")
 

@@ -15,6 +15,7 @@ import pathlib
 import numpy as np
 
 from .. import generate
+from ..checkpoint import load_best
 from ..data import Vocabulary
 from ..data.batching import PairBatches
 from ..data.pairs import load_pairs
@@ -23,7 +24,6 @@ from ..losses import softmax_cross_entropy
 from ..metrics import exact_match_and_cer
 from ..models.seq2seq import Seq2Seq
 from ..plots import plot_attention
-from ..train import load_best
 
 
 def build_model(config, meta: dict) -> Seq2Seq:
