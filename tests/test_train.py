@@ -91,3 +91,20 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
     assert last.startswith("rnnkit: error: training stopped: the loss became nan at step 15")
     assert "last good checkpoint" in last and "Traceback" not in err
     assert load_checkpoint(out / "last.safetensors")[1]["step"] == 0
+
+
+def test_each_task_declares_its_defaults_and_options_in_its_module():
+    """A task's defaults and the task-only options it takes live in its module; train.py only gathers them."""
+    from dataclasses import fields
+
+    from rnnkit import tasks, train
+
+    names = {f.name for f in fields(train.TrainConfig)}
+    for task, module in tasks.MODULES.items():
+        assert set(module.DEFAULTS) <= names, task
+        assert set(module.OPTIONS) <= set(train.TASK_ONLY), task
+        for option in train.TASK_ONLY:
+            assert (task in train.TASK_OPTIONS[option]) == (option in module.OPTIONS)
+        assert train.TrainConfig(task=task).data == module.DEFAULTS["data"]
+    with pytest.raises(ValueError, match="--pool does not apply to --task tag"):
+        train.TrainConfig(task="tag", pool="max").check()

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
-from . import _checks
+from . import _checks, tasks
 from .checkpoint import CheckpointError, load_checkpoint, load_params, save_checkpoint
 from .files import read_jsonl, write_atomic
 from .interop import distributed
@@ -32,26 +32,13 @@ from .optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm, clip_by_val
 from .plots import plot_losses
 
 OPTIMIZERS = {"adam": Adam, "sgd": lambda p, lr: SGD(p, lr, momentum=0.9), "rmsprop": RMSProp, "adagrad": Adagrad}
-# what a field left as None means for each task: its built-in data and a model that does well on it
-TASK_DEFAULTS = {
-    "lm": {"data": "names", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000},
-    "classify": {"data": "names-origin", "cell": "gru", "embed": 64, "dropout": 0.5, "steps": 4000,
-                 "bidirectional": True, "pool": "last"},
-    "generate": {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000,
-                 "sample_every": 1000},
-    "tag": {"data": "spaces", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "bidirectional": True},
-    "translate": {"data": "dates", "cell": "gru", "embed": 32, "steps": 1000, "bidirectional": True,
-                  "attention": True},
-    "music": {"data": "folk", "encoding": "events", "cell": "lstm", "embed": 32, "dropout": 0.0, "seq_len": 256,
-              "batch_size": 32, "steps": 1000, "sample_every": 500},
-    "memory": {"data": "adding", "cell": "lstm", "embed": 16, "seq_len": 100, "steps": 2000, "init": "chrono"},
-}
-SHARED_DEFAULTS = {"seq_len": 64, "batch_size": 64}  # for the tasks above that do not name their own
-TASK_NAMES = tuple(TASK_DEFAULTS)
-# options that only some tasks take: a value given to any other task is an error naming the option
-TASK_OPTIONS = {"mode": ("lm",), "sample_every": ("lm", "generate", "music"), "pool": ("classify",),
-                "attention": ("translate",), "bidirectional": ("classify", "tag", "translate"),
-                "dropout": ("lm", "classify", "generate", "tag", "music"), "encoding": ("music",), "init": ("memory",)}
+SHARED_DEFAULTS = {"seq_len": 64, "batch_size": 64}  # for the tasks whose DEFAULTS do not name their own
+TASK_NAMES = tuple(tasks.MODULES)
+TASK_DEFAULTS = {name: module.DEFAULTS for name, module in tasks.MODULES.items()}  # each task's, from its module
+# options that only some tasks take (each task module's OPTIONS says which): given to another task, an error
+TASK_ONLY = ("mode", "sample_every", "pool", "attention", "bidirectional", "dropout", "encoding", "init")
+TASK_OPTIONS = {name: tuple(task for task, module in tasks.MODULES.items() if name in module.OPTIONS)
+                for name in TASK_ONLY}
 
 
 class Diverged(RuntimeError):
@@ -61,7 +48,7 @@ class Diverged(RuntimeError):
 @dataclass
 class TrainConfig:
     task: str = "lm"
-    data: str | None = None  # None (here and below): the task's default, TASK_DEFAULTS
+    data: str | None = None  # None (here and below): the task's default (its module's DEFAULTS)
     level: str = "char"
     mode: str | None = None  # "lines" or "stream"; None: the corpus's own
     cell: str | None = None
@@ -101,10 +88,10 @@ class TrainConfig:
 
     def check(self) -> None:
         _checks.one_of("--task", self.task, TASK_NAMES)
-        for name, tasks in TASK_OPTIONS.items():
-            if getattr(self, name) is not None and self.task not in tasks:
+        for name, owners in TASK_OPTIONS.items():
+            if getattr(self, name) is not None and self.task not in owners:
                 flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{flag} does not apply to --task {self.task} (it is for --task {' or '.join(tasks)})")
+                raise ValueError(f"{flag} does not apply to --task {self.task} (it is for --task {' or '.join(owners)})")
         _checks.one_of("--level", self.level, ("char", "word"))
         if self.mode is not None:
             _checks.one_of("--mode", self.mode, ("lines", "stream"))
@@ -145,8 +132,6 @@ class Trainer:
         ``world`` is ``interop.distributed.world()`` unless given: one process, or the ranks of ``mpiexec``,
         each training on its rows of every batch (rank 0 alone validates, logs and writes).
         """
-        from .tasks import make_task
-
         config.check()
         self.world = distributed.world() if world is None else world
         if config.batch_size < self.world.size:
@@ -154,7 +139,7 @@ class Trainer:
         self.config, self.out = config, pathlib.Path(out)
         self.log = (lambda text: tqdm.write(text, file=sys.stderr)) if self.world.is_main else (lambda text: None)
         self.stop_signal, self.deadline, self.stopping = None, None, (False, False)
-        self.task = make_task(config, None if checkpoint is None else checkpoint[1])
+        self.task = tasks.make_task(config, None if checkpoint is None else checkpoint[1])
         self.model = self.task.model
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.params, config.lr)
         self.total = config.steps if config.epochs is None else config.epochs * self.task.batches.batches_per_epoch
@@ -334,8 +319,6 @@ class Run:
 
 def load_run(run_dir, which: str = "best") -> Run:
     """The model of a run directory's ``best`` (or ``last``) checkpoint, with its config and metadata."""
-    from .tasks import build_model
-
     run_dir = pathlib.Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"no run directory at {str(run_dir)!r}")
@@ -345,7 +328,7 @@ def load_run(run_dir, which: str = "best") -> Run:
     arrays, meta = load_checkpoint(path)
     try:
         config = TrainConfig(**meta["config"])
-        model = build_model(config, meta)
+        model = tasks.build_model(config, meta)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{str(path)!r} has unusable metadata: {error}") from None
     load_params(model, arrays)

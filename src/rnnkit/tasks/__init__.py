@@ -19,7 +19,7 @@ metadata, so that vocabularies and labels stay as they were). It has
     validate()                     {"loss": ..., and the task's own metrics} on the validation split
     describe_validation(metrics)   one line of them for the log
     show(seed)                     lines to print every --sample-every steps (samples), or none; only the
-                                   tasks that take --sample-every (train.TASK_OPTIONS) have it
+                                   tasks whose OPTIONS hold "sample_every" have it
     metadata()                     JSON for the checkpoint: enough, with the config, to rebuild the model
     describe()                     one line: data, vocabulary, model
     report(run_dir, best_loss)     final lines: held-out metrics beside the baseline a user would reach for

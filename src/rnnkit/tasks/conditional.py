@@ -22,6 +22,10 @@ from ..data.labelled import LabelledData
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
 
+# what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
+DEFAULTS = {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000}
+OPTIONS = ("sample_every", "dropout")  # the options of train.TASK_ONLY it takes
+
 SAMPLES_PER_LABEL = 50
 
 

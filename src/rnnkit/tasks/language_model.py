@@ -17,6 +17,10 @@ from ..data import LineBatches, StreamBatches, Vocabulary, load_corpus
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
 
+# what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
+DEFAULTS = {"data": "names", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000}
+OPTIONS = ("mode", "sample_every", "dropout")  # the options of train.TASK_ONLY it takes
+
 VALID_TOKENS = 100_000  # periodic validation of a stream reads at most this many tokens
 
 

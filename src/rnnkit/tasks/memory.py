@@ -20,6 +20,10 @@ from ..losses import mse, softmax_cross_entropy
 from ..models import SequenceClassifier
 from ..models.tagger import SequenceTagger
 
+# what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
+DEFAULTS = {"data": "adding", "cell": "lstm", "embed": 16, "seq_len": 100, "steps": 2000, "init": "chrono"}
+OPTIONS = ("init",)  # the options of train.TASK_ONLY it takes
+
 VALID_SEED, TEST_SEED, VALID_SIZE, TEST_SIZE = 1_000_001, 1_000_002, 1000, 2000
 CHRONO_STREAM = 3  # the chrono biases' own random stream, beside the model's seed
 

@@ -33,6 +33,11 @@ from ..models import LanguageModel
 from ..models.piano_roll import PianoRollModel
 from ..music_files import write_piece
 
+# what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
+DEFAULTS = {"data": "folk", "encoding": "events", "cell": "lstm", "embed": 32, "dropout": 0.0, "seq_len": 256,
+            "batch_size": 32, "steps": 1000, "sample_every": 500}
+OPTIONS = ("sample_every", "dropout", "encoding")  # the options of train.TASK_ONLY it takes
+
 NOVELTY_RUN = 16  # a sample sharing this many consecutive tokens with a training piece is not novel
 REPORT_SAMPLES = 50
 MAX_EVENTS = 1000  # tokens in a sampled piece that never ends

@@ -27,6 +27,10 @@ from ..losses import softmax_cross_entropy
 from ..metrics import classification_report, span_scores
 from ..models.tagger import SequenceTagger
 
+# what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
+DEFAULTS = {"data": "spaces", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "bidirectional": True}
+OPTIONS = ("bidirectional", "dropout")  # the options of train.TASK_ONLY it takes
+
 SPAN_TAG = re.compile(r"[BI](-.+)?|O")
 
 
