@@ -136,12 +136,9 @@ class LabelledData:
         data = load_labelled(config.data)
         self.corpus_name, self.dropped = data.name, data.dropped
         self.parts = data.split()
-        if meta is not None:
-            self.labels, self.vocab = meta["labels"], Vocabulary.from_json(meta["vocab"])
-        else:
-            self.labels = sorted(set(data.labels))
-            source = data.texts if config.level == "char" else self.parts["train"][0]  # words: <UNK> for unseen
-            self.vocab = Vocabulary.build(source, config.level, config.min_freq, config.max_vocab)
+        self.labels = meta["labels"] if meta is not None else sorted(set(data.labels))
+        self.vocab = Vocabulary.for_run(meta and meta["vocab"], data.texts, self.parts["train"][0], config.level,
+                                        config.min_freq, config.max_vocab)
         self.ids, self.y = {}, {}
         for part, (texts, labels) in self.parts.items():
             self.ids[part], self.y[part] = encode(self.vocab, texts), label_ids(labels, self.labels)

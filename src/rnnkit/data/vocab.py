@@ -32,16 +32,28 @@ class Vocabulary:
         self.unk = self.stoi.get(UNK)
 
     @classmethod
+    def for_run(cls, saved, everything, train, level: str, min_freq: int = 1,
+                max_size: int | None = None) -> "Vocabulary":
+        """A task's vocabulary: ``saved`` (the JSON a checkpoint holds), when resuming or using a run, as it was;
+        else built from every text of the data (``everything``) at character level or as symbols, and from
+        the training split's texts alone (``train``) at word level, so that validation meets <UNK> as new
+        text would."""
+        if saved is not None:
+            return cls.from_json(saved)
+        return cls.build(train if level == "word" else everything, level, min_freq, max_size)
+
+    @classmethod
     def build(cls, texts, level: str, min_freq: int = 1, max_size: int | None = None) -> "Vocabulary":
-        """From an iterable of texts: tokens seen at least ``min_freq`` times, the ``max_size`` most frequent
-        (not counting the specials; ties broken by first appearance); every character at character level."""
+        """From an iterable of texts (or of token lists, already split): tokens seen at least ``min_freq``
+        times, the ``max_size`` most frequent (not counting the specials; ties broken by first appearance);
+        every character at character level."""
         _checks.one_of("level", level, LEVELS)
         min_freq = _checks.positive_int("min_freq", min_freq)
         if max_size is not None:
             _checks.positive_int("max_size", max_size)
         counts = Counter()
         for text in texts:
-            counts.update(cls.split(text, level))
+            counts.update(cls.split(text, level) if isinstance(text, str) else text)
         if level == "char":
             return cls(sorted(counts), level)
         if level == "symbol":

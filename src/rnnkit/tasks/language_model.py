@@ -38,14 +38,10 @@ class Task:
         self.mode = config.mode or corpus.mode
         self.corpus_name = corpus.name
         train, valid = corpus.split(self.mode)
-        if meta is not None:
-            vocab = Vocabulary.from_json(meta["vocab"])
-        elif config.level == "char":  # every character the corpus uses (a line corpus's newlines excluded)
-            vocab = Vocabulary.build(corpus.lines if self.mode == "lines" else [corpus.text], "char")
-        else:  # words of the training split only, so that validation meets <UNK> as new text would
-            vocab = Vocabulary.build(train if self.mode == "lines" else [train], "word", config.min_freq,
-                                     config.max_vocab)
-        self.vocab = vocab
+        lines = self.mode == "lines"  # a line corpus's newlines are not characters of the vocabulary
+        self.vocab = Vocabulary.for_run(meta and meta["vocab"], corpus.lines if lines else [corpus.text],
+                                        train if lines else [train], config.level, config.min_freq, config.max_vocab)
+        vocab = self.vocab
         if self.mode == "lines":
             self.train_lines = set(train)
             self.train_ids = [vocab.encode(line) for line in train]

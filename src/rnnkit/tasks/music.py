@@ -88,8 +88,8 @@ class EventsTask(PieceTask):
         self.parts = self.corpus.split()
         # every token of the corpus (as a character vocabulary holds every character): a rare duration in a
         # test piece is a token the model can score, not an unknown
-        self.vocab = Vocabulary.from_json(meta["vocab"]) if meta else Vocabulary.build(
-            [" ".join(p) for p in self.corpus.pieces], "symbol")
+        pieces = self.corpus.pieces
+        self.vocab = Vocabulary.for_run(meta and meta["vocab"], pieces, pieces, "symbol")
         self.ids = {name: [self.vocab.encode_tokens(p) for p in pieces] for name, pieces in self.parts.items()}
         self.batches = LineBatches(self.ids["train"], config.batch_size, config.seq_len, self.vocab.eos,
                                    self.vocab.pad, config.seed)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pathlib
 import re
-from collections import Counter
 
 import numpy as np
 
@@ -99,16 +98,9 @@ class Task:
         self.config = config
         data = load_tagged(config.data, config.level)
         self.corpus_name, self.parts = data.name, data.split()
-        if meta is not None:
-            self.tags, self.vocab = meta["tags"], Vocabulary.from_json(meta["vocab"])
-        else:
-            self.tags = sorted({t for seq in data.tags for t in seq})
-            if config.level == "char":
-                self.vocab = Vocabulary(sorted({c for seq in data.tokens for c in seq}), "char")
-            else:  # words of the training split only, so that validation meets <UNK> as new text would
-                counts = Counter(w for seq in self.parts["train"][0] for w in seq)
-                self.vocab = Vocabulary([w for w, c in counts.most_common(config.max_vocab) if c >= config.min_freq],
-                                        "word")
+        self.tags = meta["tags"] if meta is not None else sorted({t for seq in data.tags for t in seq})
+        self.vocab = Vocabulary.for_run(meta and meta["vocab"], data.tokens, self.parts["train"][0], config.level,
+                                        config.min_freq, config.max_vocab)
         train_ids = [self.vocab.encode_tokens(seq) for seq in self.parts["train"][0]]
         train_y = [label_ids(tags, self.tags) for tags in self.parts["train"][1]]
         L = config.seq_len

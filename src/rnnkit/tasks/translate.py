@@ -104,16 +104,11 @@ class Task:
         self.config = config
         data = load_pairs(config.data)
         self.corpus_name, self.parts = data.name, data.split()
-        if meta is not None:
-            self.source_vocab, self.target_vocab = (Vocabulary.from_json(meta[k]) for k in ("source_vocab",
-                                                                                             "target_vocab"))
-        else:
-            train = self.parts["train"]
-            vocab = [Vocabulary.build(data.sources if config.level == "char" else train[0], config.level,
-                                      config.min_freq, config.max_vocab),
-                     Vocabulary.build(data.targets if config.level == "char" else train[1], config.level,
-                                      config.min_freq, config.max_vocab)]
-            self.source_vocab, self.target_vocab = vocab
+        train = self.parts["train"]
+        self.source_vocab, self.target_vocab = (
+            Vocabulary.for_run(meta and meta[f"{side}_vocab"], texts, train[i], config.level, config.min_freq,
+                               config.max_vocab)
+            for i, (side, texts) in enumerate((("source", data.sources), ("target", data.targets))))
         self.ids = {part: (encode(self.source_vocab, sources, config.seq_len, "source"),
                            encode(self.target_vocab, targets, config.seq_len, "target"))
                     for part, (sources, targets) in self.parts.items()}
