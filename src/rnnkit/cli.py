@@ -18,11 +18,10 @@ from .data.tagged import read_conll
 from .interop import distributed
 from .layers import CELLS
 from .metrics import exact_match_and_cer
-from .tasks import classify, tag, translate
+from .tasks import MODULES, classify, tag, translate
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
 
-WHAT = {"lm": "a language model", "classify": "a classifier", "generate": "a conditional generator", "tag": "a tagger",
-        "translate": "an encoder-decoder", "music": "a music model", "memory": "a long-memory model"}
+WHAT = {name: module.WHAT for name, module in MODULES.items()}  # what each task's model is, for messages
 
 
 class Parser(argparse.ArgumentParser):
@@ -219,12 +218,7 @@ def _train(args, world) -> int:
         return 0
     for line in trainer.task.report(out, trainer.best):
         print(line)
-    use = {"lm": f"sample more with: rnnkit sample {out}", "classify": f"predict with: rnnkit predict {out} TEXT",
-           "generate": f"sample with: rnnkit sample {out} --label LABEL", "tag": f"tag with: rnnkit predict {out} TEXT",
-           "translate": f"translate with: rnnkit predict {out} TEXT",
-           "music": f"improvise with: rnnkit sample {out} --out DIR",
-           "memory": f"look inside with: rnnkit info {out}; compare the cells with: rnnkit lab memory --out DIR"}
-    print(f"run saved in {out}; {use[trainer.config.task]}")
+    print(f"run saved in {out}; {MODULES[trainer.config.task].NEXT.format(out=out)}")
     return 0
 
 
@@ -515,7 +509,8 @@ def _evaluate_generator(run, path) -> tuple[dict, str]:
 
 def cmd_info(args) -> int:
     run = load_run(args.run, which="last")
-    {"music": _info_music, "memory": _info_memory}.get(run.config.task, _info_text)(run)
+    for line in MODULES[run.task].info(run.config, run.meta):
+        print(line)
     _info_engine(run.config)
     return 0
 
@@ -542,31 +537,6 @@ def _info_engine(c) -> None:
     for shape, made in found:
         times = ", ".join(f"{names.get(way, way)} {ms:.2f} ms" for way, ms in made["ms"].items())
         print(f"  {shape}: {names.get(made['choice'], made['choice'])} ({times})")
-
-
-def _info_text(run) -> None:
-    c, meta = run.config, run.meta
-    vocab = Vocabulary.from_json(meta["source_vocab" if c.task == "translate" else "vocab"])
-    best = meta["best_valid_loss"]
-    shape = {"classify": f", {'bidirectional, ' if c.bidirectional else ''}{c.pool} pooling",
-             "tag": ", bidirectional" if c.bidirectional else "",
-             "translate": f"{', bidirectional encoder' if c.bidirectional else ''}"
-                          f"{', attention' if c.attention else ', no attention'}"}.get(c.task, "")
-    print(f"task: {c.task} ({WHAT[c.task]})")
-    print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}, embedding {c.embed}, dropout {c.dropout}{shape}")
-    print(f"parameters: {meta['num_params']:,}")
-    if c.task == "translate":
-        print(f"data: {meta['corpus']} ({vocab.level} level, source vocabulary {len(vocab)}, target vocabulary "
-              f"{len(Vocabulary.from_json(meta['target_vocab']))})")
-    elif c.task == "lm":
-        print(f"corpus: {meta['corpus']} ({meta['mode']} mode, {vocab.level} level, vocabulary {len(vocab)})")
-    else:
-        labels = meta["labels"] if "labels" in meta else meta["tags"]
-        print(f"data: {meta['corpus']} ({vocab.level} level, vocabulary {len(vocab)}, {len(labels)} labels: "
-              f"{', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''})")
-    print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
-    unit = {"classify": "text", "tag": "token"}.get(c.task, vocab.level)
-    print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
 
 
 RUN_STATE = ("config", "step", "total_steps", "position", "optimizer_steps", "rng", "best_valid_loss")
@@ -639,31 +609,6 @@ def cmd_lab(args) -> int:
         print(f"{result['cell']} gates over {result['text']!r}, {len(result['units'])} units")
     print(f"results in {out}", file=sys.stderr)
     return 0
-
-
-def _info_memory(run) -> None:
-    c, meta = run.config, run.meta
-    best = meta["best_valid_loss"]
-    print(f"task: memory ({WHAT['memory']}): the {meta['memory_task']} problem, T = {meta['T']}")
-    print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}")
-    print(f"parameters: {meta['num_params']:,}")
-    print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
-    print(f"best validation loss: {'none yet' if best is None else f'{best:.5f}'}")
-
-
-def _info_music(run) -> None:
-    c, meta = run.config, run.meta
-    best = meta["best_valid_loss"]
-    unit = "frame" if meta["encoding"] == "pianoroll" else "token"
-    print(f"task: music ({WHAT['music']}), {meta['encoding']} encoding")
-    print(f"model: {c.cell}, {c.layers} layer(s) of {c.hidden}, dropout {c.dropout}"
-          + ("" if unit == "frame" else f", embedding {c.embed}"))
-    print(f"parameters: {meta['num_params']:,}")
-    what = (f"a frame of 88 keys every {meta['grid']:g} quarter note" if unit == "frame"
-            else f"vocabulary of {len(Vocabulary.from_json(meta['vocab']))} event tokens")
-    print(f"data: {meta['corpus']} ({what})")
-    print(f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else ""))
-    print(f"best validation loss: {'none yet' if best is None else f'{best:.4f} nats/{unit}'}")
 
 
 if __name__ == "__main__":

@@ -23,11 +23,14 @@ from ..losses import softmax_cross_entropy
 from ..metrics import classification_report
 from ..models import SequenceClassifier
 from ..plots import plot_confusion
+from .base import labels_line, model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "names-origin", "cell": "gru", "embed": 64, "dropout": 0.5, "steps": 4000,
             "bidirectional": True, "pool": "last"}
 OPTIONS = ("pool", "bidirectional", "dropout")  # the options of train.TASK_ONLY it takes
+WHAT = 'a classifier'  # what its model is, for messages
+NEXT = 'predict with: rnnkit predict {out} TEXT'  # what to run with a trained run
 
 
 def build_model(config, meta: dict) -> SequenceClassifier:
@@ -134,3 +137,11 @@ class Task(LabelledData):
         write_json(run_dir / "test_report.json", summary)
         lines.append(f"confusion matrix: {run_dir / 'confusion.png'}; all of it: {run_dir / 'test_report.json'}")
         return lines
+
+
+def info(config, meta: dict) -> list[str]:
+    vocab = Vocabulary.from_json(meta["vocab"])
+    pooling = f", {'bidirectional, ' if config.bidirectional else ''}{config.pool} pooling"
+    return [f"task: classify ({WHAT})",
+            model_line(config, f", embedding {config.embed}, dropout {config.dropout}{pooling}"),
+            parameters_line(meta), labels_line(meta, vocab, meta["labels"]), *run_lines(meta, "text")]

@@ -21,10 +21,13 @@ from ..data import LineBatches, Vocabulary
 from ..data.labelled import LabelledData
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
+from .base import labels_line, model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000}
 OPTIONS = ("sample_every", "dropout")  # the options of train.TASK_ONLY it takes
+WHAT = 'a conditional generator'  # what its model is, for messages
+NEXT = 'sample with: rnnkit sample {out} --label LABEL'  # what to run with a trained run
 
 SAMPLES_PER_LABEL = 50
 
@@ -159,3 +162,9 @@ class Task(LabelledData):
 def judge_agreement(predicted, wanted) -> float:
     """The share of samples a classifier assigns to the label they were generated for."""
     return float(np.mean(np.asarray(predicted) == np.asarray(wanted)))
+
+
+def info(config, meta: dict) -> list[str]:
+    vocab = Vocabulary.from_json(meta["vocab"])
+    return [f"task: generate ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.dropout}"),
+            parameters_line(meta), labels_line(meta, vocab, meta["labels"]), *run_lines(meta, vocab.level)]

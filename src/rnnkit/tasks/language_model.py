@@ -16,10 +16,13 @@ from ..baselines import best_ngram_cross_entropy
 from ..data import LineBatches, StreamBatches, Vocabulary, load_corpus
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
+from .base import model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "names", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000}
 OPTIONS = ("mode", "sample_every", "dropout")  # the options of train.TASK_ONLY it takes
+WHAT = 'a language model'  # what its model is, for messages
+NEXT = 'sample more with: rnnkit sample {out}'  # what to run with a trained run
 
 VALID_TOKENS = 100_000  # periodic validation of a stream reads at most this many tokens
 
@@ -118,3 +121,11 @@ class Task:
         else:
             lines.append("sample:")
         return lines + [f"  {text}" for text in samples]
+
+
+def info(config, meta: dict) -> list[str]:
+    vocab = Vocabulary.from_json(meta["vocab"])
+    return [f"task: lm ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.dropout}"),
+            parameters_line(meta),
+            f"corpus: {meta['corpus']} ({meta['mode']} mode, {vocab.level} level, vocabulary {len(vocab)})",
+            *run_lines(meta, vocab.level)]

@@ -19,10 +19,13 @@ from ..init import chrono
 from ..losses import mse, softmax_cross_entropy
 from ..models import SequenceClassifier
 from ..models.tagger import SequenceTagger
+from .base import model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "adding", "cell": "lstm", "embed": 16, "seq_len": 100, "steps": 2000, "init": "chrono"}
 OPTIONS = ("init",)  # the options of train.TASK_ONLY it takes
+WHAT = 'a long-memory model'  # what its model is, for messages
+NEXT = 'look inside with: rnnkit info {out}; compare the cells with: rnnkit lab memory --out DIR'  # what to run with a trained run
 
 VALID_SEED, TEST_SEED, VALID_SIZE, TEST_SIZE = 1_000_001, 1_000_002, 1000, 2000
 CHRONO_STREAM = 3  # the chrono biases' own random stream, beside the model's seed
@@ -97,3 +100,8 @@ class Task:
         unit = "MSE" if self.name == "adding" else "cross-entropy"
         return [f"test {unit}: {self.test_loss():.5f}; an answer that remembers nothing: "
                 f"{memoryless_loss(self.name, self.T):.5f}"]
+
+
+def info(config, meta: dict) -> list[str]:
+    return [f"task: memory ({WHAT}): the {meta['memory_task']} problem, T = {meta['T']}", model_line(config),
+            parameters_line(meta), *run_lines(meta, None, digits=5)]

@@ -32,11 +32,14 @@ from ..metrics import longest_shared_runs, total_variation
 from ..models import LanguageModel
 from ..models.piano_roll import PianoRollModel
 from ..music_files import write_piece
+from .base import model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "folk", "encoding": "events", "cell": "lstm", "embed": 32, "dropout": 0.0, "seq_len": 256,
             "batch_size": 32, "steps": 1000, "sample_every": 500}
 OPTIONS = ("sample_every", "dropout", "encoding")  # the options of train.TASK_ONLY it takes
+WHAT = 'a music model'  # what its model is, for messages
+NEXT = 'improvise with: rnnkit sample {out} --out DIR'  # what to run with a trained run
 
 NOVELTY_RUN = 16  # a sample sharing this many consecutive tokens with a training piece is not novel
 REPORT_SAMPLES = 50
@@ -330,3 +333,13 @@ def _cut_bars(tokens, start: int, bars):
         return tokens
     lines = [i for i, t in enumerate(tokens) if i >= start and t == "|"]
     return tokens if len(lines) < bars else tokens[: lines[bars - 1]]
+
+
+def info(config, meta: dict) -> list[str]:
+    frames = meta["encoding"] == "pianoroll"
+    what = (f"a frame of 88 keys every {meta['grid']:g} quarter note" if frames
+            else f"vocabulary of {len(Vocabulary.from_json(meta['vocab']))} event tokens")
+    return [f"task: music ({WHAT}), {meta['encoding']} encoding",
+            model_line(config, f", dropout {config.dropout}" + ("" if frames else f", embedding {config.embed}")),
+            parameters_line(meta), f"data: {meta['corpus']} ({what})",
+            *run_lines(meta, "frame" if frames else "token")]

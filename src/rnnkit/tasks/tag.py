@@ -25,10 +25,13 @@ from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report, span_scores
 from ..models.tagger import SequenceTagger
+from .base import labels_line, model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "spaces", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "bidirectional": True}
 OPTIONS = ("bidirectional", "dropout")  # the options of train.TASK_ONLY it takes
+WHAT = 'a tagger'  # what its model is, for messages
+NEXT = 'tag with: rnnkit predict {out} TEXT'  # what to run with a trained run
 
 SPAN_TAG = re.compile(r"[BI](-.+)?|O")
 
@@ -161,3 +164,10 @@ class Task:
                                   "support": test["support"][k]} for k, t in enumerate(self.tags)}
         write_json(run_dir / "test_report.json", summary)
         return lines
+
+
+def info(config, meta: dict) -> list[str]:
+    vocab = Vocabulary.from_json(meta["vocab"])
+    shape = ", bidirectional" if config.bidirectional else ""
+    return [f"task: tag ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.dropout}{shape}"),
+            parameters_line(meta), labels_line(meta, vocab, meta["tags"]), *run_lines(meta, "token")]

@@ -24,10 +24,13 @@ from ..losses import softmax_cross_entropy
 from ..metrics import exact_match_and_cer
 from ..models.seq2seq import Seq2Seq
 from ..plots import plot_attention
+from .base import model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "dates", "cell": "gru", "embed": 32, "steps": 1000, "bidirectional": True, "attention": True}
 OPTIONS = ("attention", "bidirectional")  # the options of train.TASK_ONLY it takes
+WHAT = 'an encoder-decoder'  # what its model is, for messages
+NEXT = 'translate with: rnnkit predict {out} TEXT'  # what to run with a trained run
 
 
 def build_model(config, meta: dict) -> Seq2Seq:
@@ -174,3 +177,13 @@ class Task:
                            self.target_vocab)
             lines.append(f"attention of these three: {run_dir / 'attention.png'}")
         return lines
+
+
+def info(config, meta: dict) -> list[str]:
+    source, target = (Vocabulary.from_json(meta[f"{side}_vocab"]) for side in ("source", "target"))
+    shape = (f"{', bidirectional encoder' if config.bidirectional else ''}"
+             f"{', attention' if config.attention else ', no attention'}")
+    return [f"task: translate ({WHAT})",
+            model_line(config, f", embedding {config.embed}, dropout {config.dropout}{shape}"), parameters_line(meta),
+            f"data: {meta['corpus']} ({source.level} level, source vocabulary {len(source)}, target vocabulary "
+            f"{len(target)})", *run_lines(meta, source.level)]

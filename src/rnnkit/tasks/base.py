@@ -1,0 +1,36 @@
+"""What every task module shares: the lines ``rnnkit info`` prints for any run.
+
+A task module declares, beside its ``Task`` class and ``build_model`` (see ``tasks/__init__.py``):
+
+    WHAT        what its model is, for messages ("a classifier")
+    NEXT        what to run next with a trained run, "{out}" standing for its folder
+    DEFAULTS    what a TrainConfig field left as None means for it
+    OPTIONS     the options of ``train.TASK_ONLY`` it takes
+    info(config, meta) -> list[str]    the lines ``rnnkit info`` prints about a saved run
+"""
+
+from __future__ import annotations
+
+
+def model_line(config, details: str = "") -> str:
+    """The recurrent stack: cell, layers and width, then the task's own ``details``."""
+    return f"model: {config.cell}, {config.layers} layer(s) of {config.hidden}{details}"
+
+
+def run_lines(meta: dict, loss_unit: str | None, digits: int = 4) -> list[str]:
+    """Parameters are told apart from the rest by the caller; these are the steps and the best validation loss
+    (per ``loss_unit``, or a bare number when None)."""
+    best = meta["best_valid_loss"]
+    steps = f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else "")
+    loss = "none yet" if best is None else f"{best:.{digits}f}" + (f" nats/{loss_unit}" if loss_unit else "")
+    return [steps, f"best validation loss: {loss}"]
+
+
+def parameters_line(meta: dict) -> str:
+    return f"parameters: {meta['num_params']:,}"
+
+
+def labels_line(meta: dict, vocab, labels: list[str]) -> str:
+    """The data of a run that maps texts to labels (or tags)."""
+    shown = ", ".join(labels[:20]) + (" ..." if len(labels) > 20 else "")
+    return f"data: {meta['corpus']} ({vocab.level} level, vocabulary {len(vocab)}, {len(labels)} labels: {shown})"
