@@ -13,11 +13,9 @@ import numpy as np
 from . import generate
 from .checkpoint import CheckpointError
 from .data import Vocabulary, load_corpus
-from .data.labelled import label_ids, load_labelled, read_tsv
-from .data.tagged import read_conll
+from .data.labelled import label_ids, load_labelled
 from .interop import distributed
 from .layers import CELLS
-from .metrics import exact_match_and_cer
 from .tasks import MODULES, classify, tag, translate
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
 
@@ -443,68 +441,9 @@ def _read_lines(path) -> list[str]:
 
 def cmd_eval(args) -> int:
     run = load_run(args.run)
-    if run.task == "classify":
-        data = read_tsv(args.data)
-        r = classify.evaluate_texts(run.model, run.meta, run.config, data.texts, data.labels)
-        result = {k: r[k] for k in ("accuracy", "macro_f1", "loss", "n")}
-        text = f"{r['n']} texts: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}, loss {r['loss']:.4f}"
-    elif run.task == "translate":
-        data = read_tsv(args.data, "source", "target")
-        outputs, _ = translate.translate(run.model, run.meta, run.config.seq_len, data.texts)
-        loss = translate.loss_of(run.model, run.meta, run.config.seq_len, data.texts, data.labels)
-        result = {**exact_match_and_cer(outputs, data.labels), "loss": loss}
-        text = (f"{result['n']} pairs: exact match {result['exact_match']:.2%}, CER {result['cer']:.4f}, "
-                f"loss {result['loss']:.4f}")
-    elif run.task == "tag":
-        data = read_conll(args.data, run.meta["vocab"]["level"])
-        r = tag.evaluate(run.model, run.meta, data.tokens, data.tags)
-        result = {k: r[k] for k in ("accuracy", "f1", "loss", "n")}
-        text = f"{r['n']} tokens: accuracy {r['accuracy']:.2%}, F1 {r['f1']:.4f}, loss {r['loss']:.4f}"
-    elif run.task == "memory":
-        result, text = _evaluate_memory(run, args.data)
-    elif run.task == "music":
-        from .tasks.music import evaluate_folder
-
-        result = evaluate_folder(run, args.data)
-        text = f"{result['pieces']} pieces: loss {result['loss']:.4f} nats/{result['unit']}"
-    else:
-        result, text = _evaluate_generator(run, args.data)
+    result, text = MODULES[run.task].evaluate_data(run, args.data)
     print(json.dumps(result) if args.json else text)
     return 0
-
-
-def _evaluate_memory(run, data: str) -> tuple[dict, str]:
-    """A long-memory run's loss on its problem's fixed test set (the data is generated, not read)."""
-    from .data.memory import memoryless_loss
-    from .tasks import memory
-
-    if data != run.config.data:
-        raise ValueError(f"{run.config.data!r} is what this run learned; its test set is generated, so --data must "
-                         f"be {run.config.data!r}, got {data!r}")
-    task = memory.Task(run.config, run.meta)
-    task.model = run.model
-    result = {"loss": task.test_loss(), "baseline": memoryless_loss(task.name, task.T), "n": memory.TEST_SIZE}
-    return result, (f"{result['n']} {task.name} sequences of T = {task.T}: test loss {result['loss']:.5f} "
-                    f"(remembering nothing: {result['baseline']:.5f})")
-
-
-def _evaluate_generator(run, path) -> tuple[dict, str]:
-    meta, vocab = run.meta, Vocabulary.from_json(run.meta["vocab"])
-    if run.task == "generate":
-        data = read_tsv(path)
-        ids = label_ids(data.labels, meta["labels"])
-        totals = [generate.score(run.model.given(int(k)), vocab, meta["start"], t) for t, k in zip(data.texts, ids)]
-    elif meta["mode"] == "lines":
-        totals = [generate.score(run.model, vocab, meta["start"], line) for line in load_corpus(path).lines]
-    else:
-        totals = [generate.evaluate_stream(run.model, vocab, meta["start"], load_corpus(path).text)]
-    log_prob, tokens = sum(t[0] for t in totals), sum(t[1] for t in totals)
-    s = generate.summary(log_prob, tokens)
-    key = "bits_per_char" if vocab.level == "char" else "bits_per_token"
-    unit = key.split("_")[-1]
-    return ({"loss": s["loss"], "perplexity": s["perplexity"], key: s["bits"]},
-            f"{tokens} {unit}s: loss {s['loss']:.4f} nats/{unit}, perplexity {s['perplexity']:.3f}, "
-            f"{s['bits']:.4f} bits/{unit}")
 
 
 def cmd_info(args) -> int:

@@ -7,9 +7,13 @@ A task module declares, beside its ``Task`` class and ``build_model`` (see ``tas
     DEFAULTS    what a TrainConfig field left as None means for it
     OPTIONS     the options of ``train.TASK_ONLY`` it takes
     info(config, meta) -> list[str]    the lines ``rnnkit info`` prints about a saved run
+    evaluate_data(run, data) -> (dict, str)   ``rnnkit eval``: metrics of a trained run on the user's data,
+                                the dict for ``--json`` and one line for people
 """
 
 from __future__ import annotations
+
+from .. import generate
 
 
 def model_line(config, details: str = "") -> str:
@@ -34,3 +38,14 @@ def labels_line(meta: dict, vocab, labels: list[str]) -> str:
     """The data of a run that maps texts to labels (or tags)."""
     shown = ", ".join(labels[:20]) + (" ..." if len(labels) > 20 else "")
     return f"data: {meta['corpus']} ({vocab.level} level, vocabulary {len(vocab)}, {len(labels)} labels: {shown})"
+
+
+def scored(totals, vocab) -> tuple[dict, str]:
+    """``evaluate_data`` of a generative model from (log P, tokens) per text: loss, perplexity and bits."""
+    log_prob, tokens = sum(t[0] for t in totals), sum(t[1] for t in totals)
+    s = generate.summary(log_prob, tokens)
+    key = "bits_per_char" if vocab.level == "char" else "bits_per_token"
+    unit = key.split("_")[-1]
+    return ({"loss": s["loss"], "perplexity": s["perplexity"], key: s["bits"]},
+            f"{tokens} {unit}s: loss {s['loss']:.4f} nats/{unit}, perplexity {s['perplexity']:.3f}, "
+            f"{s['bits']:.4f} bits/{unit}")

@@ -17,7 +17,7 @@ from ..baselines import best_naive_bayes
 from ..checkpoint import load_best
 from ..data import Vocabulary
 from ..data.batching import LabelledBatches
-from ..data.labelled import LabelledData, encode, label_ids
+from ..data.labelled import LabelledData, encode, label_ids, read_tsv
 from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report
@@ -145,3 +145,11 @@ def info(config, meta: dict) -> list[str]:
     return [f"task: classify ({WHAT})",
             model_line(config, f", embedding {config.embed}, dropout {config.dropout}{pooling}"),
             parameters_line(meta), labels_line(meta, vocab, meta["labels"]), *run_lines(meta, "text")]
+
+
+def evaluate_data(run, data: str) -> tuple[dict, str]:
+    """Accuracy, macro-F1 and loss on a ``text<TAB>label`` file."""
+    table = read_tsv(data)
+    r = evaluate_texts(run.model, run.meta, run.config, table.texts, table.labels)
+    return ({k: r[k] for k in ("accuracy", "macro_f1", "loss", "n")},
+            f"{r['n']} texts: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}, loss {r['loss']:.4f}")

@@ -18,10 +18,10 @@ from .. import generate
 from ..baselines import ADD_K, NGram, best_naive_bayes
 from ..checkpoint import load_best
 from ..data import LineBatches, Vocabulary
-from ..data.labelled import LabelledData
+from ..data.labelled import LabelledData, label_ids, read_tsv
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
-from .base import labels_line, model_line, parameters_line, run_lines
+from .base import labels_line, model_line, parameters_line, run_lines, scored
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000}
@@ -168,3 +168,12 @@ def info(config, meta: dict) -> list[str]:
     vocab = Vocabulary.from_json(meta["vocab"])
     return [f"task: generate ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.dropout}"),
             parameters_line(meta), labels_line(meta, vocab, meta["labels"]), *run_lines(meta, vocab.level)]
+
+
+def evaluate_data(run, data: str) -> tuple[dict, str]:
+    """Loss, perplexity and bits per token of each text of a ``text<TAB>label`` file given its label."""
+    meta, vocab = run.meta, Vocabulary.from_json(run.meta["vocab"])
+    table = read_tsv(data)
+    ids = label_ids(table.labels, meta["labels"])
+    return scored([generate.score(run.model.given(int(k)), vocab, meta["start"], t) for t, k in zip(table.texts, ids)],
+                  vocab)

@@ -16,7 +16,7 @@ from ..baselines import best_ngram_cross_entropy
 from ..data import LineBatches, StreamBatches, Vocabulary, load_corpus
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
-from .base import model_line, parameters_line, run_lines
+from .base import model_line, parameters_line, run_lines, scored
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "names", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000}
@@ -129,3 +129,13 @@ def info(config, meta: dict) -> list[str]:
             parameters_line(meta),
             f"corpus: {meta['corpus']} ({meta['mode']} mode, {vocab.level} level, vocabulary {len(vocab)})",
             *run_lines(meta, vocab.level)]
+
+
+def evaluate_data(run, data: str) -> tuple[dict, str]:
+    """Loss, perplexity and bits per token of a text file (or built-in corpus), read as the run was trained."""
+    meta, vocab = run.meta, Vocabulary.from_json(run.meta["vocab"])
+    if meta["mode"] == "lines":
+        totals = [generate.score(run.model, vocab, meta["start"], line) for line in load_corpus(data).lines]
+    else:
+        totals = [generate.evaluate_stream(run.model, vocab, meta["start"], load_corpus(data).text)]
+    return scored(totals, vocab)

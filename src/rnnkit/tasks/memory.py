@@ -105,3 +105,15 @@ class Task:
 def info(config, meta: dict) -> list[str]:
     return [f"task: memory ({WHAT}): the {meta['memory_task']} problem, T = {meta['T']}", model_line(config),
             parameters_line(meta), *run_lines(meta, None, digits=5)]
+
+
+def evaluate_data(run, data: str) -> tuple[dict, str]:
+    """The run's loss on its problem's fixed test set (the data is generated, not read)."""
+    if data != run.config.data:
+        raise ValueError(f"{run.config.data!r} is what this run learned; its test set is generated, so --data must "
+                         f"be {run.config.data!r}, got {data!r}")
+    task = Task(run.config, run.meta)
+    task.model = run.model
+    result = {"loss": task.test_loss(), "baseline": memoryless_loss(task.name, task.T), "n": TEST_SIZE}
+    return result, (f"{result['n']} {task.name} sequences of T = {task.T}: test loss {result['loss']:.5f} "
+                    f"(remembering nothing: {result['baseline']:.5f})")

@@ -343,3 +343,9 @@ def info(config, meta: dict) -> list[str]:
             model_line(config, f", dropout {config.dropout}" + ("" if frames else f", embedding {config.embed}")),
             parameters_line(meta), f"data: {meta['corpus']} ({what})",
             *run_lines(meta, "frame" if frames else "token")]
+
+
+def evaluate_data(run, data: str) -> tuple[dict, str]:
+    """The loss over every piece of a folder of scores (or a built-in corpus)."""
+    result = evaluate_folder(run, data)
+    return result, f"{result['pieces']} pieces: loss {result['loss']:.4f} nats/{result['unit']}"

@@ -20,7 +20,7 @@ from ..checkpoint import load_best
 from ..data import Vocabulary
 from ..data.batching import LabelledBatches
 from ..data.labelled import label_ids
-from ..data.tagged import load_tagged
+from ..data.tagged import load_tagged, read_conll
 from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report, span_scores
@@ -171,3 +171,11 @@ def info(config, meta: dict) -> list[str]:
     shape = ", bidirectional" if config.bidirectional else ""
     return [f"task: tag ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.dropout}{shape}"),
             parameters_line(meta), labels_line(meta, vocab, meta["tags"]), *run_lines(meta, "token")]
+
+
+def evaluate_data(run, data: str) -> tuple[dict, str]:
+    """Accuracy, span F1 and loss on a CoNLL file (a token and its tag per line, a blank line between)."""
+    table = read_conll(data, run.meta["vocab"]["level"])
+    r = evaluate(run.model, run.meta, table.tokens, table.tags)
+    return ({k: r[k] for k in ("accuracy", "f1", "loss", "n")},
+            f"{r['n']} tokens: accuracy {r['accuracy']:.2%}, F1 {r['f1']:.4f}, loss {r['loss']:.4f}")

@@ -18,6 +18,7 @@ from .. import generate
 from ..checkpoint import load_best
 from ..data import Vocabulary
 from ..data.batching import PairBatches
+from ..data.labelled import read_tsv
 from ..data.pairs import load_pairs
 from ..files import write_json
 from ..losses import softmax_cross_entropy
@@ -187,3 +188,13 @@ def info(config, meta: dict) -> list[str]:
             model_line(config, f", embedding {config.embed}, dropout {config.dropout}{shape}"), parameters_line(meta),
             f"data: {meta['corpus']} ({source.level} level, source vocabulary {len(source)}, target vocabulary "
             f"{len(target)})", *run_lines(meta, source.level)]
+
+
+def evaluate_data(run, data: str) -> tuple[dict, str]:
+    """Exact match, character error rate and loss on a ``source<TAB>target`` file."""
+    table = read_tsv(data, "source", "target")
+    outputs, _ = translate(run.model, run.meta, run.config.seq_len, table.texts)
+    loss = loss_of(run.model, run.meta, run.config.seq_len, table.texts, table.labels)
+    result = {**exact_match_and_cer(outputs, table.labels), "loss": loss}
+    return result, (f"{result['n']} pairs: exact match {result['exact_match']:.2%}, CER {result['cer']:.4f}, "
+                    f"loss {result['loss']:.4f}")
