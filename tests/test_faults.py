@@ -59,7 +59,7 @@ MATRIX = [
     ("predict {classify} --file {empty}", "has no lines in it"),
     ("predict {classify} --file {binary}", "is a binary file, not text"),
     ("predict {classify} --top 0 hi", "--top must be a positive int, got 0"),
-    ("predict {tag} --beam 2 abc", "--beam is for encoder-decoders (--task translate); {tag} is a tagger"),
+    ("predict {tag} --beam 2 abc", "--beam is for an encoder-decoder (--task translate); {tag} is a tagger"),
     ("predict {translate} --beam 0 abc", "--beam must be a positive int, got 0"),
     ("predict {translate} --plot-attention {no_tab} abc", "is a file; give a folder for the heat maps"),
     ("predict {translate} --file {long}", "characters the model never saw: 'x'"),

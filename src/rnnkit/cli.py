@@ -16,7 +16,7 @@ from .data import Vocabulary, load_corpus
 from .data.labelled import label_ids, load_labelled
 from .interop import distributed
 from .layers import CELLS
-from .tasks import MODULES, classify, tag, translate
+from .tasks import MODULES, classify
 from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
 
 WHAT = {name: module.WHAT for name, module in MODULES.items()}  # what each task's model is, for messages
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run")
     predict.add_argument("texts", nargs="*")
     predict.add_argument("--file", help="predict each line of this file")
-    predict.add_argument("--top", type=int, default=1, help="classifiers: show the N most probable labels")
+    predict.add_argument("--top", type=int, help="classifiers: show the N most probable labels (default 1)")
     predict.add_argument("--json", action="store_true", help="one JSON object per text")
     predict.add_argument("--beam", type=int, help="translate: beam search of this width instead of greedy decoding")
     predict.add_argument("--plot-attention", metavar="DIR", help="translate: a heat map per text into DIR")
@@ -354,65 +354,26 @@ def _texts(args, command: str) -> list[str]:
     return args.texts or _read_lines(args.file)
 
 
+PREDICT_FLAGS = ("top", "beam", "plot_attention")  # what a task's predict_texts may take (its PREDICT_OPTIONS)
+
+
 def cmd_predict(args) -> int:
-    if args.top < 1:
-        raise ValueError(f"--top must be a positive int, got {args.top}")
     texts = _texts(args, "predict")
-    run = _load(args.run, "predict", ("classify", "tag", "translate"))
-    if run.task != "translate":
-        given = [flag for flag, value in (("--beam", args.beam), ("--plot-attention", args.plot_attention)) if value]
-        if given:
-            raise ValueError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for encoder-decoders "
-                             f"(--task translate); {args.run} is {WHAT[run.task]}")
-    if run.task == "tag":
-        return _print_tags(run, texts, args.json)
-    if run.task == "translate":
-        return _print_translations(run, texts, args)
-    p = classify.probabilities(run.model, run.meta, run.config, texts)
-    labels = run.meta["labels"]
-    for text, row in zip(texts, p):
-        best = np.argsort(-row, kind="stable")[: args.top]
-        if args.json:
-            print(json.dumps({"text": text, "labels": [{"label": labels[k], "p": float(row[k])} for k in best]}))
-        else:
-            print("  ".join(f"{labels[k]} {row[k]:.3f}" for k in best) + f"\t{text}")
-    return 0
-
-
-def _print_tags(run, texts, as_json: bool) -> int:
-    level = run.meta["vocab"]["level"]
-    token_seqs = [tag.tokens_of(text, level) for text in texts]
-    for text, tokens, tags in zip(texts, token_seqs, tag.predict(run.model, run.meta, token_seqs)):
-        if as_json:
-            print(json.dumps({"text": text, "tokens": tokens, "tags": tags}))
-        elif level == "char" and set(run.meta["tags"]) == {"B", "I"}:
-            print(tag.segment(tokens, tags))
-        else:
-            print(" ".join(f"{token}/{t}" for token, t in zip(tokens, tags)))
-    return 0
-
-
-def _print_translations(run, texts, args) -> int:
-    if args.beam is not None and args.beam < 1:
-        raise ValueError(f"--beam must be a positive int, got {args.beam}")
-    if args.beam is not None and args.plot_attention:
-        raise ValueError("--plot-attention shows greedy decoding; it does not go with --beam")
-    folder = pathlib.Path(args.plot_attention) if args.plot_attention else None
-    if folder is not None and folder.exists() and not folder.is_dir():
-        raise ValueError(f"--plot-attention {args.plot_attention!r} is a file; give a folder for the heat maps")
-    outputs, weights = translate.translate(run.model, run.meta, run.config.seq_len, texts, args.beam)
-    for text, output in zip(texts, outputs):
-        print(json.dumps({"text": text, "translation": output}) if args.json else f"{output}\t{text}")
+    run = _load(args.run, "predict", tuple(name for name, m in MODULES.items() if hasattr(m, "predict_texts")))
+    module = MODULES[run.task]
+    options = {name: getattr(args, name) for name in PREDICT_FLAGS if getattr(args, name) is not None}
+    refused = [name for name in options if name not in module.PREDICT_OPTIONS]
+    if refused:
+        flags = " and ".join("--" + name.replace("_", "-") for name in refused)
+        owners = [t for t, m in MODULES.items() if set(refused) & set(getattr(m, "PREDICT_OPTIONS", ()))]
+        raise ValueError(f"{flags} {'is' if len(refused) == 1 else 'are'} for "
+                         f"{' or '.join(WHAT[t] for t in owners)} (--task {' or '.join(owners)}); "
+                         f"{args.run} is {WHAT[run.task]}")
+    for record in module.predict_texts(run, texts, **options):
+        print(json.dumps(record) if args.json else module.show_prediction(run, record))
     if args.plot_attention:
-        if weights is None:
-            raise ValueError(f"{args.run} has no attention (trained with --no-attention)")
-        from .plots import plot_attention
-
-        folder.mkdir(parents=True, exist_ok=True)
-        vocabs = [Vocabulary.from_json(run.meta[k]) for k in ("source_vocab", "target_vocab")]
-        for i, (text, output, alpha) in enumerate(zip(texts, outputs, weights), start=1):
-            plot_attention(folder / f"attention-{i}.png", [text], [output], [alpha], *vocabs)
-        print(f"attention heat maps: {folder}/attention-1.png ... attention-{len(texts)}.png", file=sys.stderr)
+        print(f"attention heat maps: {pathlib.Path(args.plot_attention)}/attention-1.png ... "
+              f"attention-{len(texts)}.png", file=sys.stderr)
     return 0
 
 

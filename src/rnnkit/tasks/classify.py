@@ -153,3 +153,20 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
     r = evaluate_texts(run.model, run.meta, run.config, table.texts, table.labels)
     return ({k: r[k] for k in ("accuracy", "macro_f1", "loss", "n")},
             f"{r['n']} texts: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}, loss {r['loss']:.4f}")
+
+
+PREDICT_OPTIONS = ("top",)
+
+
+def predict_texts(run, texts: list[str], top: int = 1) -> list[dict]:
+    """The ``top`` most probable labels of each text: {"text", "labels": [{"label", "p"}, ...]}."""
+    if not isinstance(top, int) or top < 1:
+        raise ValueError(f"--top must be a positive int, got {top}")
+    labels, p = run.meta["labels"], probabilities(run.model, run.meta, run.config, texts)
+    return [{"text": text, "labels": [{"label": labels[k], "p": float(row[k])}
+                                      for k in np.argsort(-row, kind="stable")[:top]]}
+            for text, row in zip(texts, p)]
+
+
+def show_prediction(run, record: dict) -> str:
+    return "  ".join(f"{x['label']} {x['p']:.3f}" for x in record["labels"]) + f"\t{record['text']}"

@@ -179,3 +179,21 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
     r = evaluate(run.model, run.meta, table.tokens, table.tags)
     return ({k: r[k] for k in ("accuracy", "f1", "loss", "n")},
             f"{r['n']} tokens: accuracy {r['accuracy']:.2%}, F1 {r['f1']:.4f}, loss {r['loss']:.4f}")
+
+
+PREDICT_OPTIONS = ()
+
+
+def predict_texts(run, texts: list[str]) -> list[dict]:
+    """Each text's tokens and their tags: {"text", "tokens", "tags"}."""
+    level = run.meta["vocab"]["level"]
+    token_seqs = [tokens_of(text, level) for text in texts]
+    return [{"text": text, "tokens": tokens, "tags": tags}
+            for text, tokens, tags in zip(texts, token_seqs, predict(run.model, run.meta, token_seqs))]
+
+
+def show_prediction(run, record: dict) -> str:
+    """A word-boundary tagger's text cut into words; any other's token/tag pairs."""
+    if run.meta["vocab"]["level"] == "char" and set(run.meta["tags"]) == {"B", "I"}:
+        return segment(record["tokens"], record["tags"])
+    return " ".join(f"{token}/{t}" for token, t in zip(record["tokens"], record["tags"]))

@@ -24,7 +24,7 @@ from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import exact_match_and_cer
 from ..models.seq2seq import Seq2Seq
-from ..plots import plot_attention
+from ..plots import plot_attention as draw_attention
 from .base import model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
@@ -174,7 +174,7 @@ class Task:
         for source, target, output in zip(sources[:3], targets[:3], shown):
             lines.append(f"  {source!r} -> {output!r} (expected {target!r})")
         if weights is not None:
-            plot_attention(run_dir / "attention.png", sources[:3], shown, weights, self.source_vocab,
+            draw_attention(run_dir / "attention.png", sources[:3], shown, weights, self.source_vocab,
                            self.target_vocab)
             lines.append(f"attention of these three: {run_dir / 'attention.png'}")
         return lines
@@ -198,3 +198,33 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
     result = {**exact_match_and_cer(outputs, table.labels), "loss": loss}
     return result, (f"{result['n']} pairs: exact match {result['exact_match']:.2%}, CER {result['cer']:.4f}, "
                     f"loss {result['loss']:.4f}")
+
+
+PREDICT_OPTIONS = ("beam", "plot_attention")
+
+
+def predict_texts(run, texts: list[str], beam: int | None = None, plot_attention=None) -> list[dict]:
+    """Each text's translation, {"text", "translation"}: greedy, or by beam search of width ``beam``. With
+    ``plot_attention`` (a folder), a heat map of the greedy decoder's attention per text goes there,
+    ``attention-<i>.png``."""
+    if beam is not None and (not isinstance(beam, int) or beam < 1):
+        raise ValueError(f"--beam must be a positive int, got {beam}")
+    folder = None if plot_attention is None else pathlib.Path(plot_attention)
+    if folder is not None:
+        if beam is not None:
+            raise ValueError("--plot-attention shows greedy decoding; it does not go with --beam")
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--plot-attention {str(plot_attention)!r} is a file; give a folder for the heat maps")
+        if not run.config.attention:
+            raise ValueError("this run has no attention (trained with --no-attention)")
+    outputs, weights = translate(run.model, run.meta, run.config.seq_len, texts, beam)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        vocabs = [Vocabulary.from_json(run.meta[k]) for k in ("source_vocab", "target_vocab")]
+        for i, (text, output, alpha) in enumerate(zip(texts, outputs, weights), start=1):
+            draw_attention(folder / f"attention-{i}.png", [text], [output], [alpha], *vocabs)
+    return [{"text": text, "translation": output} for text, output in zip(texts, outputs)]
+
+
+def show_prediction(run, record: dict) -> str:
+    return f"{record['translation']}\t{record['text']}"
