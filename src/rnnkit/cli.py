@@ -12,8 +12,7 @@ import numpy as np
 
 from . import generate
 from .checkpoint import CheckpointError
-from .data import Vocabulary, load_corpus
-from .data.labelled import label_ids, load_labelled
+from .data import Vocabulary
 from .interop import distributed
 from .layers import CELLS
 from .tasks import MODULES, classify
@@ -230,18 +229,6 @@ def _load(path, command: str, tasks: tuple[str, ...]):
     return run
 
 
-def _conditioned(run, label, path):
-    """The model to sample or score with: a generator bound to ``label``, or a language model as it is."""
-    if run.task == "lm":
-        if label is not None:
-            raise ValueError(f"--label is for conditional generators (--task generate); {path} is a language model")
-        return run.model
-    known = run.meta["labels"]
-    if label is None:
-        raise ValueError(f"{path} is a conditional generator: give --label, one of {', '.join(known)}")
-    return run.model.given(int(label_ids([label], known)[0]))
-
-
 MUSIC_SAMPLE_FLAGS = ("out", "bars", "frames", "prime", "wav")
 
 
@@ -253,7 +240,7 @@ def cmd_sample(args) -> int:
     if given:
         raise ValueError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for music models; "
                          f"{args.run} is {WHAT[run.task]}")
-    model, meta = _conditioned(run, args.label, args.run), run.meta
+    model, meta = MODULES[run.task].generator(run, args.label, args.run), run.meta
     vocab = Vocabulary.from_json(meta["vocab"])
     lines = meta["mode"] == "lines"
     max_len = args.max_len if args.max_len is not None else (50 if lines else 300)
@@ -272,7 +259,7 @@ def cmd_sample(args) -> int:
     for text in samples:
         print(text)
     if lines:
-        train = _training_texts(run)
+        train = MODULES[run.task].training_texts(run)
         if train is not None:
             novel = sum(s not in train for s in samples)
             print(f"{novel}/{len(samples)} novel (not in the training data)", file=sys.stderr)
@@ -339,15 +326,6 @@ def _print_novelty(run, samples) -> None:
           f"({sum(r < NOVELTY_RUN for r in runs)}/{len(runs)} under {NOVELTY_RUN})", file=sys.stderr)
 
 
-def _training_texts(run):
-    try:
-        if run.task == "generate":
-            return set(load_labelled(run.config.data).split()["train"][0])
-        return set(load_corpus(run.config.data).split("lines")[0])
-    except ValueError:
-        return None  # the data is gone; novelty cannot be told
-
-
 def _texts(args, command: str) -> list[str]:
     if bool(args.texts) == bool(args.file):
         raise ValueError(f"{command} takes texts or --file F, exactly one of them")
@@ -380,7 +358,7 @@ def cmd_predict(args) -> int:
 def cmd_score(args) -> int:
     texts = _texts(args, "score")
     run = _load(args.run, "score", ("lm", "generate"))
-    model, meta = _conditioned(run, args.label, args.run), run.meta
+    model, meta = MODULES[run.task].generator(run, args.label, args.run), run.meta
     vocab = Vocabulary.from_json(meta["vocab"])
     unit = "char" if vocab.level == "char" else "token"
     print(f"{'log P':>10} {'ppl':>9} {'bits/' + unit:>10}  text")

@@ -18,7 +18,7 @@ from .. import generate
 from ..baselines import ADD_K, NGram, best_naive_bayes
 from ..checkpoint import load_best
 from ..data import LineBatches, Vocabulary
-from ..data.labelled import LabelledData, label_ids, read_tsv
+from ..data.labelled import LabelledData, label_ids, load_labelled, read_tsv
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
 from .base import labels_line, model_line, parameters_line, run_lines, scored
@@ -177,3 +177,19 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
     ids = label_ids(table.labels, meta["labels"])
     return scored([generate.score(run.model.given(int(k)), vocab, meta["start"], t) for t, k in zip(table.texts, ids)],
                   vocab)
+
+
+def generator(run, label, path) -> LanguageModel:
+    """The model ``rnnkit sample`` and ``score`` use: the generator bound to ``label``, which it needs."""
+    known = run.meta["labels"]
+    if label is None:
+        raise ValueError(f"{path} is a conditional generator: give --label, one of {', '.join(known)}")
+    return run.model.given(int(label_ids([label], known)[0]))
+
+
+def training_texts(run) -> set[str] | None:
+    """The training split's texts, to tell novel samples from remembered ones; None when the data is gone."""
+    try:
+        return set(load_labelled(run.config.data).split()["train"][0])
+    except ValueError:
+        return None

@@ -139,3 +139,18 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
     else:
         totals = [generate.evaluate_stream(run.model, vocab, meta["start"], load_corpus(data).text)]
     return scored(totals, vocab)
+
+
+def generator(run, label, path) -> LanguageModel:
+    """The model ``rnnkit sample`` and ``score`` use: the language model as it is (it takes no ``--label``)."""
+    if label is not None:
+        raise ValueError(f"--label is for conditional generators (--task generate); {path} is a language model")
+    return run.model
+
+
+def training_texts(run) -> set[str] | None:
+    """The training split's lines, to tell novel samples from remembered ones; None when the data is gone."""
+    try:
+        return set(load_corpus(run.config.data).split("lines")[0])
+    except ValueError:
+        return None
