@@ -9,6 +9,14 @@ A task module declares, beside its ``Task`` class and ``build_model`` (see ``tas
     info(config, meta) -> list[str]    the lines ``rnnkit info`` prints about a saved run
     evaluate_data(run, data) -> (dict, str)   ``rnnkit eval``: metrics of a trained run on the user's data,
                                 the dict for ``--json`` and one line for people
+
+and, where the task has them:
+
+    predict_texts(run, texts, **options) -> list[dict]   ``rnnkit predict``: one record per text (its JSON)
+    show_prediction(run, record) -> str                  the line people see for a record
+    PREDICT_OPTIONS             the flags of ``rnnkit predict`` predict_texts takes
+    generator(run, label, path) the model ``rnnkit sample`` and ``score`` draw from
+    training_texts(run)         the training texts, to tell a novel sample from a remembered one
 """
 
 from __future__ import annotations
