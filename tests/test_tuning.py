@@ -187,3 +187,22 @@ def test_info_shows_what_this_machine_chose_for_a_run(monkeypatch, tmp_path, cap
     monkeypatch.setattr(persistent, "mode", "off")
     assert main(["info", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "engine: RNNKIT_PERSISTENT=off"
+
+
+def test_a_choice_another_process_kept_meanwhile_wins(choices, monkeypatch):
+    """MPI ranks on one machine measure at once: the first to write decides for all, so that they run and
+    resume alike."""
+    monkeypatch.setattr(persistent, "workers", lambda: 2)
+    cell, p = lstm_group()
+    monkeypatch.setattr(tuning, "_choices", {})  # this process has loaded the file: nothing for the key yet
+
+    def trial(engine):  # while this process measures, another one keeps "loop" for the same key
+        if not choices.exists():
+            key = tuning.key(persistent.ISA, 2, persistent.short_blas_spin, False, 40, 16, 4, 64, True)
+            choices.parent.mkdir(parents=True, exist_ok=True)
+            choices.write_text(json.dumps({key: {"choice": "loop", "ms": {"loop": 3.0}}}))
+        return 1.0 if engine is not None and engine.split == "rows" else 2.0
+
+    assert persistent.plan(cell, p, None, (40, 16, 4), True, trial) is None  # the other's "loop", not "rows"
+    assert [v["choice"] for v in json.loads(choices.read_text()).values()] == ["loop"]
+    assert persistent.plan(cell, p, None, (40, 16, 4), True, never) is None  # and this process keeps it

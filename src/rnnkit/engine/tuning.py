@@ -26,6 +26,11 @@ import pathlib
 import platform
 import threading
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock between processes
+    fcntl = None
+
 from ..files import write_json
 
 log = logging.getLogger("rnnkit.engine")
@@ -75,8 +80,7 @@ def choice(key: str, ways: list[str], trial) -> str:
     made = measure(ways, trial)
     log.info("%s: %s: %s", key, ", ".join(f"{way} {ms:.2f} ms" for way, ms in made["ms"].items()), made["choice"])
     with _lock:
-        _choices[key] = made
-        _save(key, made)
+        made = _choices[key] = _save(key, made)
     return made["choice"]
 
 
@@ -121,12 +125,21 @@ def _read() -> dict[str, dict]:
             and isinstance(v.get("ms"), dict)}
 
 
-def _save(key: str, made: dict) -> None:
-    """Add one choice to the file, keeping what other processes wrote meanwhile; a machine that cannot write
-    it still uses the choice in this process."""
+def _save(key: str, made: dict) -> dict:
+    """Add one choice to the file and return the choice to use: the one another process kept for ``key``
+    meanwhile, if any (MPI ranks on one machine measure at once; the first to write wins, so that all use the
+    same way and resume alike), else ``made``. The file is read and written under an exclusive lock where
+    the system has one. A machine that cannot write it still uses the choice in this process."""
     try:
-        on_disk = _read()
-        on_disk[key] = made
-        write_json(path(), on_disk)
+        path().parent.mkdir(parents=True, exist_ok=True)
+        with open(path().with_name(path().name + ".lock"), "a") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            on_disk = _read()
+            if key not in on_disk:
+                on_disk[key] = made
+                write_json(path(), on_disk)
+            return on_disk[key]
     except OSError as error:
         log.warning("could not keep the engine's choice in %s (%s)", path(), error)
+        return made
