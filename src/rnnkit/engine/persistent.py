@@ -44,10 +44,8 @@ import os
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from . import threads, tuning
+from . import short_blas_spin, threads, tuning  # short_blas_spin: see engine/__init__.py
 from .kernels import COLUMNS, ISA, ROWS, WIDTH, pack_rows_transposed, persistent_lstm_backward, persistent_lstm_forward
-
-from . import short_blas_spin  # whether OpenBLAS's idle threads spin briefly (see engine/__init__.py)
 
 mode = os.environ.get("RNNKIT_PERSISTENT", "auto")  # "auto", "on" or "off"
 LSTM_GATES = ("i", "f", "g", "o")  # the gates the workers compute, in this order: a cell with these is an LSTM
@@ -97,15 +95,12 @@ class Plan:
 
     def __init__(self, hidden_size: int, count: int, split: str):
         self.hidden_size, self.count, self.split = hidden_size, count, split
-
-    def by_rows(self, batch: int) -> bool:
-        """Whether the workers share this batch by rows."""
-        return self.split == "rows" or self.count == 1
+        self.by_rows = split == "rows" or count == 1  # one worker owns every row
 
     def shares(self, batch: int) -> list[tuple[int, int, int, int]]:
         """(r0, r1, lo, hi) per worker: rows [r0, r1) and chunks [lo, hi) of units."""
         chunks = self.hidden_size // COLUMNS
-        if self.by_rows(batch):  # evenly: rows past a worker's last full block get a product of their own
+        if self.by_rows:  # evenly: rows past a worker's last full block get a product of their own
             rows = [w * batch // self.count for w in range(self.count + 1)]
             return [(rows[w], rows[w + 1], 0, chunks) for w in range(self.count)]
         count = min(self.count, chunks)
@@ -134,7 +129,7 @@ class Plan:
         panels = buffer("panels.T", (H // WIDTH, 4 * H, WIDTH))
         pack_rows_transposed(p["W_h"], panels)
         panels_x, dx = _NO_PANELS, _NOWHERE
-        if self.by_rows(B) and F % COLUMNS == 0:  # dx<t> too, in the loop, while dz<t> is in cache
+        if self.by_rows and F % COLUMNS == 0:  # dx<t> too, in the loop, while dz<t> is in cache
             panels_x, dx = buffer("panels_x.T", (F // WIDTH, 4 * H, WIDTH)), buffer("dx", (T, B, F))
             pack_rows_transposed(p["W_x"], panels_x)
         d = buffer("d", (2, 2, B, H))
@@ -148,7 +143,7 @@ class Plan:
         """target(r0, r1, lo, hi, sharing, *args, counter) for each worker's share, at once (``threads.run``);
         ``sharing`` is how many meet at each step (1: none)."""
         shares = self.shares(B)
-        sharing = 1 if self.by_rows(B) else len(shares)  # the workers on the same rows
+        sharing = 1 if self.by_rows else len(shares)  # the workers on the same rows
         counter = np.zeros(1, np.int64)
         threads.run(target, [(*share, sharing, *args, counter) for share in shares])
 

@@ -260,11 +260,13 @@ def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
 def _trial(cell, p, x, state0, mask, keep):
     """``trial(engine)`` for ``persistent.plan`` to choose by: the seconds this call takes with ``engine`` (a
     Plan, or None for the layer's loop), forward and, when training, backward, on the call's own inputs and
-    weights, in workspaces of its own that are kept from one trial to the next (as a layer keeps its own)."""
+    weights, in a workspace of its own per way, kept from one trial to the next (as a layer keeps its own)."""
     spaces, scratch = {}, {}
 
     def trial(engine):
-        buffer = spaces.setdefault(engine is None, Workspace(x.dtype)).scope("trial")
+        if engine not in spaces:  # plans are made once per (H, workers, split): one per way
+            spaces[engine] = Workspace(x.dtype)
+        buffer = spaces[engine].scope("trial")
         if keep and not scratch:
             scratch["g"] = {name: np.zeros_like(value) for name, value in p.items()}
             scratch["dy"] = np.ones((*x.shape[:2], cell.hidden_size), x.dtype)
