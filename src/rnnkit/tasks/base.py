@@ -30,8 +30,8 @@ def model_line(config, details: str = "") -> str:
 
 
 def run_lines(meta: dict, loss_unit: str | None, digits: int = 4) -> list[str]:
-    """Parameters are told apart from the rest by the caller; these are the steps and the best validation loss
-    (per ``loss_unit``, or a bare number when None)."""
+    """The last lines of every run's info: steps taken and the best validation loss (in nats per
+    ``loss_unit``, or a bare number when None)."""
     best = meta["best_valid_loss"]
     steps = f"steps: {meta['step']}" + (f" of {meta['total_steps']}" if meta["total_steps"] else "")
     loss = "none yet" if best is None else f"{best:.{digits}f}" + (f" nats/{loss_unit}" if loss_unit else "")
