@@ -299,15 +299,17 @@ WIDTH = 2 * LANES  # columns of a block, and of a packed panel
 COLUMNS = 32  # units go to the workers in chunks of 32: WIDTH divides it
 STRIPS = COLUMNS // WIDTH  # panels per chunk
 UNROLL = 4  # steps of k per pass of the block's loop: its rows' addresses are computed once a pass (_emit_block)
+AHEAD = 32  # rows of a panel ahead that the first block of a slice asks for (_block's ``fetch``)
 DEPTH = 256  # rows of a panel a product reads at a time (16 KB with AVX2, 32 with AVX-512): kept in L1 (_product)
 
 
-def _emit_block(builder, rows, a_int, lda, p_int, x_int, ldx, bias_int, c_int, ldc, k_end):
+def _emit_block(builder, rows, fetching, a_int, lda, p_int, x_int, ldx, bias_int, c_int, ldc, k_end):
     """The LLVM IR of C[rows x WIDTH] = X + bias + A[rows x K] @ P[K x WIDTH] (see ``_block``), from the
     builder's current block; it leaves the builder at the end of the product. The loop takes UNROLL steps of k
     a pass: taking one, LLVM computed the ROWS addresses in A anew at every step, integer work that on Intel
     cores shares the ports of the FMAs (one core, B 64, K 256, 4H 1024: 136-141 -> 150-158 GFLOP/s with
-    AVX-512, 92-94 -> 95-97 with AVX2 emulated)."""
+    AVX-512, 92-94 -> 95-97 with AVX2 emulated). ``fetching`` (a Python bool): also ask for the panel's rows
+    AHEAD rows on."""
     f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
     vec = ir.VectorType(f32, LANES)
     A, P, X, bias, C = (builder.inttoptr(v, f32.as_pointer()) for v in (a_int, p_int, x_int, bias_int, c_int))
@@ -329,6 +331,10 @@ def _emit_block(builder, rows, a_int, lda, p_int, x_int, ldx, bias_int, c_int, l
 
     def step(k, acc):  # acc + A[:, k] P[k, :]
         panel = [builder.load(vector_at(P, builder.mul(k, ir.Constant(i64, WIDTH)), 1, v), align=4) for v in range(2)]
+        if fetching:
+            for v in range(0, 2, 64 // (4 * LANES)):
+                ahead = vector_at(P, builder.mul(builder.add(k, ir.Constant(i64, AHEAD)), ir.Constant(i64, WIDTH)), 1, v)
+                builder.call(prefetch, [builder.bitcast(ahead, byte_pointer)] + [ir.Constant(i32, n) for n in (0, 3, 1)])
         new = []
         for r in range(rows):
             a = builder.load(builder.gep(rows_of_a[r], [k]))
@@ -374,18 +380,30 @@ def _emit_block(builder, rows, a_int, lda, p_int, x_int, ldx, bias_int, c_int, l
 
 
 @intrinsic
-def _block(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, depth):
+def _block(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, depth, fetch):
     """C[ROWS x WIDTH] = X[ROWS x WIDTH] + bias[WIDTH] + A[ROWS x K] @ P[K x WIDTH]: float32 at these addresses,
     rows ldc, ldx and lda apart (ldx 0 repeats one row of X), P a packed panel (rows WIDTH apart), K = depth >= 1.
     2 ROWS accumulators of LANES floats sum the products in the order k = 0, 1, ..., K-1 (fma); then
     C = (X + bias) + sum. X's cache lines are fetched as the block starts (it streams from memory; loaded
-    before the loop it stalled every block)."""
+    before the loop it stalled every block). With ``fetch`` 1 (the first block to read a slice of a panel,
+    which the next blocks then find in L1), the loop also asks for the panel's rows AHEAD rows on: W_h of
+    H 512 (4 MB) is not in L2, and the hardware did not fetch its slices early enough (one core, B 64,
+    K 512, 4H 2048: 121-126 -> 130-135 GFLOP/s; at K 256 no change)."""
 
     def codegen(context, builder, signature, args):
-        _emit_block(builder, ROWS, *args)
+        *operands, fetch = args
+        after = builder.append_basic_block("block.done")
+        switch = builder.switch(fetch, after)
+        for fetching in (0, 1):
+            case = builder.append_basic_block(f"block.fetching{fetching}")
+            switch.add_case(ir.Constant(ir.IntType(64), fetching), case)
+            builder.position_at_end(case)
+            _emit_block(builder, ROWS, fetching, *operands)
+            builder.branch(after)
+        builder.position_at_end(after)
         return context.get_dummy_value()
 
-    return types.void(*[types.intp] * 9), codegen
+    return types.void(*[types.intp] * 10), codegen
 
 
 @intrinsic
@@ -401,7 +419,7 @@ def _block_rows(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, 
             case = builder.append_basic_block(f"rows.{r}")
             switch.add_case(ir.Constant(ir.IntType(64), r), case)
             builder.position_at_end(case)
-            _emit_block(builder, r, *operands)
+            _emit_block(builder, r, False, *operands)
             builder.branch(after)
         builder.position_at_end(after)
         return context.get_dummy_value()
@@ -497,7 +515,7 @@ def _product(A, X, bias, panels, lo, hi, C, offset, width, zeros):
                         start, ld, b = C[r0:, j:].ctypes.data, ldc, zeros.ctypes.data
                     a, c = A[r0:, k0:].ctypes.data, C[r0:, j:].ctypes.data
                     if r0 < full:
-                        _block(a, lda, p, start, ld, b, c, ldc, depth)
+                        _block(a, lda, p, start, ld, b, c, ldc, depth, r0 == 0)
                     else:
                         _block_rows(a, lda, p, start, ld, b, c, ldc, depth, B - full)
 
