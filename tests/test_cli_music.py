@@ -13,8 +13,8 @@ from music21 import converter, key, meter, note, stream
 from rnnkit.cli import main
 from rnnkit.data.music_encodings import is_note_token, split_note
 from rnnkit.music_files import write_piece
-from rnnkit.tasks.music import improvise
-from rnnkit.train import load_run
+from rnnkit.improvise import improvise
+from rnnkit.runs import load_run
 from test_cli import one_error_line
 from test_train import sigterm_after
 
@@ -161,7 +161,7 @@ def test_eval_and_info_describe_a_music_run(runs, folder, capsys):
 
 @pytest.mark.parametrize("argv,expected", [
     (["--frames", "8"], "--frames is for piano-roll models"),
-    (["--label", "x"], "--label is not for music models"),
+    (["--label", "x"], "--label is for a conditional generator (--task generate); "),
     (["--bars", "0"], "--bars must be a positive int, got 0"),
 ])
 def test_bad_sample_flags_are_one_line(runs, capsys, argv, expected):
@@ -175,7 +175,7 @@ def test_a_piano_roll_refuses_bars_and_music_flags_need_a_music_run(runs, capsys
     text.write_text("anna\nbob\ncarl\ndora\n" * 10, encoding="utf-8")
     assert main(["train", "--data", str(text), "--steps", "2", "--hidden", "8", "--batch-size", "4", "--mode", "lines",
                  "--out", str(lm)]) == 0
-    one_error_line(capsys, main(["sample", str(lm), "--wav"]), "--wav is for music models")
+    one_error_line(capsys, main(["sample", str(lm), "--wav"]), "--wav is for a music model (--task music); ")
     one_error_line(capsys, main(["train", "--encoding", "events"]), "--encoding does not apply to --task lm")
 
 
@@ -192,7 +192,7 @@ def test_an_interrupted_music_run_resumes(folder, tmp_path, monkeypatch, capsys)
 
 
 def test_a_prime_with_durations_the_model_never_saw_is_fitted_to_its_vocabulary(runs):
-    from rnnkit.tasks.music import fit_to_vocabulary
+    from rnnkit.improvise import fit_to_vocabulary
 
     meta = load_run(runs["events"]).meta
     fitted, changed = fit_to_vocabulary(["key=C:major", "C4_1", "D4_1/12", "B4_1~", "C9_1", "R_1/12", "meter=7/8"],

@@ -249,7 +249,7 @@ def test_using_a_run_for_what_it_is_not_is_one_line(classifier_run, generator_ru
     one_error_line(capsys, main(["predict", str(lm), "Maria"]),
                    f"predict needs a classifier or a tagger or an encoder-decoder; {lm} is a language model (--task lm)")
     one_error_line(capsys, main(["sample", str(classifier_run)]), "sample needs a language model or a conditional")
-    one_error_line(capsys, main(["sample", str(lm), "--label", "alpha"]), "--label is for conditional generators")
+    one_error_line(capsys, main(["sample", str(lm), "--label", "alpha"]), "--label is for a conditional generator (--task generate)")
     one_error_line(capsys, main(["sample", str(generator_run)]), "give --label, one of alpha, echo, oscar")
     one_error_line(capsys, main(["sample", str(generator_run), "--label", "zulu"]),
                    "labels never seen in training: 'zulu' (the run knows 3: alpha, echo, oscar)")

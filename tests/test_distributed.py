@@ -128,7 +128,8 @@ def test_a_batch_too_small_for_the_ranks_is_named(tmp_path):
     class FourRanks(distributed.Local):
         size = 4
 
-    from rnnkit.train import TrainConfig, Trainer
+    from rnnkit.config import TrainConfig
+    from rnnkit.train import Trainer
     with pytest.raises(ValueError, match="--batch-size 2 cannot be split across 4 MPI ranks"):
         Trainer(TrainConfig(batch_size=2, hidden=8), tmp_path / "r", world=FourRanks())
 

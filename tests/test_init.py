@@ -40,10 +40,10 @@ def test_chrono_sets_the_gru_update_gate_only_and_leaves_a_plain_rnn_alone():
 
 def test_the_memory_task_starts_from_chrono_unless_told_standard():
     from rnnkit.tasks.memory import build_model
-    from rnnkit.train import TrainConfig
+    from rnnkit.config import TrainConfig
 
     def forget_bias(init):
-        config = TrainConfig(task="memory", hidden=8, seq_len=300, **({} if init is None else {"init": init}))
+        config = TrainConfig(task="memory", hidden=8, seq_len=300, options={} if init is None else {"init": init})
         return build_model(config, {"memory_task": "adding"}).params["rnn.l0.b"][8:16]
 
     assert forget_bias(None).max() > 3 and np.array_equal(forget_bias(None), forget_bias("chrono"))

@@ -11,7 +11,7 @@ from rnnkit.cli import main
 from rnnkit.data.memory import MemoryBatches, examples, memoryless_loss
 from rnnkit.lab import hidden_for_budget
 from rnnkit.lab.memory import count_params
-from rnnkit.train import load_run
+from rnnkit.runs import load_run
 from test_cli import one_error_line
 
 

@@ -94,17 +94,36 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
 
 
 def test_each_task_declares_its_defaults_and_options_in_its_module():
-    """A task's defaults and the task-only options it takes live in its module; train.py only gathers them."""
-    from dataclasses import fields
+    """A task's defaults for the shared options and its own options live in its module; a saved config holds
+    the shared options and that task's, nothing else."""
+    from dataclasses import asdict, fields
 
-    from rnnkit import tasks, train
+    from rnnkit import tasks
+    from rnnkit.config import TrainConfig
 
-    names = {f.name for f in fields(train.TrainConfig)}
+    names = {f.name for f in fields(TrainConfig)} - {"options"}
     for task, module in tasks.MODULES.items():
         assert set(module.DEFAULTS) <= names, task
-        assert set(module.OPTIONS) <= set(train.TASK_ONLY), task
-        for option in train.TASK_ONLY:
-            assert (task in train.TASK_OPTIONS[option]) == (option in module.OPTIONS)
-        assert train.TrainConfig(task=task).data == module.DEFAULTS["data"]
+        config = TrainConfig(task=task)
+        assert config.data == module.DEFAULTS["data"] and isinstance(config.options, module.Options)
+        for option in fields(module.Options):
+            assert option.metadata["help"], (task, option.name)  # what rnnkit train --help shows
+        saved = asdict(config)
+        assert set(saved) == names | {"options"}
+        assert set(saved["options"]) == {f.name for f in fields(module.Options)}
+        assert TrainConfig.from_saved(saved) == config
     with pytest.raises(ValueError, match="--pool does not apply to --task tag"):
-        train.TrainConfig(task="tag", pool="max").check()
+        TrainConfig(task="tag", options={"pool": "max"})
+    with pytest.raises(ValueError, match="--pool must be one of"):
+        TrainConfig(task="classify", options={"pool": "median"}).check()
+
+
+def test_a_config_saved_before_options_had_a_task_of_their_own_still_reads():
+    """Runs saved by earlier versions hold every task's options side by side, those of other tasks None."""
+    from rnnkit.config import TrainConfig
+
+    flat = {"task": "classify", "data": "names-origin", "mode": None, "sample_every": None, "pool": "max",
+            "attention": None, "bidirectional": False, "dropout": 0.25, "encoding": None, "init": None, "hidden": 8}
+    config = TrainConfig.from_saved(flat)
+    assert (config.options.pool, config.options.bidirectional, config.options.dropout) == ("max", False, 0.25)
+    assert config.hidden == 8 and not hasattr(config, "pool")

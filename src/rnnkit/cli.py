@@ -8,15 +8,16 @@ import pathlib
 import sys
 from dataclasses import fields
 
-import numpy as np
 
 from . import generate
 from .checkpoint import CheckpointError
 from .data import Vocabulary
 from .interop import distributed
-from .layers import CELLS
-from .tasks import MODULES, classify
-from .train import TASK_NAMES, Diverged, TrainConfig, Trainer, load_run
+from .config import SHARED_DEFAULTS, TrainConfig, option_owners, task_options
+from .options import flag
+from .runs import load_run
+from .tasks import MODULES
+from .train import Diverged, Trainer
 
 WHAT = {name: module.WHAT for name, module in MODULES.items()}  # what each task's model is, for messages
 
@@ -26,41 +27,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"rnnkit: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(task: str | None = None) -> argparse.ArgumentParser:
+    """The command's parser; ``task`` (the --task of ``rnnkit train --task X --help``) shows that task's options
+    and defaults alone in ``train``'s help."""
     parser = Parser(prog="rnnkit", description="Recurrent sequence models in NumPy: train, sample, classify, score.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    train = commands.add_parser("train", help="train a model (default: a language model, an LSTM on names)")
-    train.add_argument("--task", choices=TASK_NAMES,
-                       help="lm (default), classify, generate (from a label), tag, translate (source -> target), music")
-    train.add_argument("--data", help="lm: names, python-source, or a UTF-8 text file or directory; "
-                                      "classify/generate: names-origin or a text<TAB>label file; "
-                                      "tag: spaces or a token<TAB>tag file; "
-                                      "translate: dates or a source<TAB>target file; "
-                                      "music: folk, chorales or a folder of MIDI/MusicXML/ABC files")
-    train.add_argument("--level", choices=("char", "word"))
-    train.add_argument("--mode", choices=("lines", "stream"), help="lm: override the corpus's own batching")
-    train.add_argument("--cell", choices=tuple(CELLS), help="rnn is tanh; rnn-relu is ReLU")
-    train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop", "adagrad"))
-    train.add_argument("--schedule", choices=("cosine", "constant"))
-    train.add_argument("--clip-mode", choices=("norm", "value", "none"),
-                       help="clip the global gradient norm to --clip (default), each entry to ±--clip, or nothing")
-    train.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
-                       help="classify, tag, translate (the encoder): read both ways")
-    train.add_argument("--attention", action=argparse.BooleanOptionalAction, help="translate: attend to the source")
-    train.add_argument("--pool", choices=("last", "mean", "max"), help="classify: how steps become one vector")
-    train.add_argument("--encoding", choices=("events", "pianoroll"),
-                       help="music: melody tokens (default) or polyphonic piano-roll frames")
-    train.add_argument("--init", choices=("chrono", "standard"),
-                       help="memory: gate biases spread over the sequence's length (chrono, default) or the "
-                            "layers' own (forget bias 1)")
-    for flag, kind in (("--hidden", int), ("--layers", int), ("--embed", int), ("--dropout", float),
-                       ("--seq-len", int), ("--batch-size", int), ("--steps", int), ("--epochs", int),
-                       ("--minutes", float), ("--lr", float), ("--clip", float), ("--seed", int),
-                       ("--eval-every", int), ("--sample-every", int), ("--min-freq", int), ("--max-vocab", int)):
-        train.add_argument(flag, type=kind)
-    train.add_argument("--out", help="run directory to create (default: runs/<data>-<cell>[-N])")
-    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    _add_train(commands, task)
 
     sample = commands.add_parser("sample", help="sample novel sequences from a language model, generator or "
                                                 "music model (music: MIDI, MusicXML and PNG files)")
@@ -68,11 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=int, default=10)
     sample.add_argument("--label", help="the label to generate from (conditional generators)")
     sample.add_argument("--judge", metavar="RUN", help="a classifier run: how many samples it assigns to --label")
-    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument("--temperature", type=float)
     sample.add_argument("--top-k", type=int)
     sample.add_argument("--top-p", type=float)
     sample.add_argument("--beam", type=int, help="beam search of this width instead of sampling")
-    sample.add_argument("--prefix", default="")
+    sample.add_argument("--prefix")
     sample.add_argument("--max-len", type=int)
     sample.add_argument("--seed", type=int)
     sample.add_argument("--out", metavar="DIR", help="music: where the files go (default: RUN/samples)")
@@ -126,9 +99,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_train(commands, task: str | None) -> None:
+    """``rnnkit train``: a flag for every field of TrainConfig and of every task's Options, each with its help and
+    default as the tasks declare them. With ``task``, the options of other tasks are accepted but not shown."""
+    train = commands.add_parser("train", help="train a model (default: a language model, an LSTM on names)",
+                                formatter_class=argparse.RawDescriptionHelpFormatter, description="tasks:\n" +
+                                "\n".join(f"  {name:<10} {module.WHAT}; --data {module.DATA}"
+                                          for name, module in MODULES.items()))
+    for f in fields(TrainConfig):
+        if f.name != "options":
+            _add_option(train, f, {name: m.DEFAULTS.get(f.name, SHARED_DEFAULTS.get(f.name, f.default))
+                                   for name, m in MODULES.items()}, task)
+    owners = option_owners()
+    group = train.add_argument_group(f"options of --task {task}" if task else "options of some tasks")
+    for name, tasks in owners.items():
+        defaults = {t: next(f for f in task_options(t) if f.name == name) for t in tasks}
+        field_ = next(iter(defaults.values()))
+        hidden = task is not None and task not in tasks
+        _add_option(group, field_, {t: f.default for t, f in defaults.items()}, task, hidden, tasks)
+    train.add_argument("--out", help="run directory to create (default: runs/<data>-<cell>[-N])")
+    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+
+
+def _add_option(parser, field_, defaults: dict, task: str | None, hidden: bool = False, tasks=None) -> None:
+    """A flag for ``field_`` (an ``options.option``); ``defaults``: each task's default for it."""
+    meta = field_.metadata
+    if hidden:
+        help_ = argparse.SUPPRESS
+    else:
+        if task is not None:
+            shown = f"default {defaults[task]}" if defaults[task] is not None else ""
+        elif len(set(map(str, defaults.values()))) == 1:
+            shown = f"default {next(iter(defaults.values()))}" if next(iter(defaults.values())) is not None else ""
+        else:
+            shown = "default: " + ", ".join(f"{t} {v}" for t, v in defaults.items() if v is not None)
+        only = "" if task is not None or tasks is None else f"--task {'/'.join(tasks)}: "
+        help_ = f"{only}{meta['help']}" + (f" ({shown})" if shown else "")
+    kind, choices = meta["kind"], tuple(MODULES) if field_.name == "task" else meta["choices"]  # the registry's tasks
+    if kind is bool:
+        parser.add_argument(flag(field_.name), action=argparse.BooleanOptionalAction, help=help_)
+    elif choices:
+        parser.add_argument(flag(field_.name), choices=choices, help=help_)
+    else:
+        parser.add_argument(flag(field_.name), type=kind, help=help_)
+
+
 def main(argv=None) -> int:
     try:
-        parser = build_parser()
+        parser = build_parser(_task_asked(sys.argv[1:] if argv is None else argv))
         args, extra = parser.parse_known_args(argv)
         if extra and args.command in ("predict", "score") and not any(e.startswith("-") for e in extra):
             args.texts += extra  # texts after an option: rnnkit predict RUN --top 3 "a text"
@@ -146,13 +164,31 @@ def main(argv=None) -> int:
         return 130
 
 
+def _task_asked(argv) -> str | None:
+    """The task of ``rnnkit train --task X`` (or ``--task=X``) when X is one, for its help; else None."""
+    if not argv or argv[0] != "train":
+        return None
+    for i, arg in enumerate(argv):
+        value = argv[i + 1] if arg == "--task" and i + 1 < len(argv) else arg.partition("=")[2]
+        if (arg == "--task" or arg.startswith("--task=")) and value in MODULES:
+            return value
+    return None
+
+
 # ----------------------------------------------------------------------------------------------- train
 
-def _config_from(args) -> tuple[TrainConfig, set[str]]:
+def _given(args) -> dict:
+    """The options given on the command line: shared ones by name, the task's under "options"."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    options = {name: getattr(args, name) for name in option_owners() if getattr(args, name) is not None}
+    return {**given, **({"options": options} if options else {})}
+
+
+def _config_from(given: dict) -> TrainConfig:
+    given = dict(given)
     if ("epochs" in given or "minutes" in given) and "steps" not in given:
         given["steps"] = None
-    return TrainConfig(**given), set(given)
+    return TrainConfig(**given)
 
 
 def _new_run_dir(args, config) -> pathlib.Path:
@@ -162,7 +198,8 @@ def _new_run_dir(args, config) -> pathlib.Path:
             raise ValueError(f"--out {args.out!r} already exists and is not an empty directory; "
                              "choose another --out, or continue it with --resume")
         return out
-    task = "" if config.task == "lm" else f"-{config.task}"
+    default_task = next(f.default for f in fields(TrainConfig) if f.name == "task")
+    task = f"-{config.task}" if config.task != default_task else ""  # the default task's runs have no suffix
     stem = f"runs/{pathlib.Path(config.data).stem or 'data'}{task}-{config.cell}"
     out, n = pathlib.Path(stem), 1
     while out.exists():
@@ -187,17 +224,22 @@ def cmd_train(args) -> int:
 
 
 def _train(args, world) -> int:
-    config, given = _config_from(args)
+    given = _given(args)
     say = (lambda text: print(text, file=sys.stderr)) if world.is_main else (lambda text: None)
     if args.resume:
-        extra = sorted(given - {"steps", "epochs", "minutes"}) + (["out"] if args.out else [])
+        named = [*given, *given.get("options", {})]
+        extra = sorted(set(named) - {"steps", "epochs", "minutes", "options"}) + (["out"] if args.out else [])
         if extra:
             raise ValueError(f"--resume continues a run as configured; it takes only --steps, --epochs or "
-                             f"--minutes, got --{', --'.join(e.replace('_', '-') for e in extra)}")
+                             f"--minutes, got {', '.join(flag(e) for e in extra)}")
         out = pathlib.Path(args.resume)
-        trainer = Trainer.resume(out, world, **{k: getattr(config, k) for k in given})
+        length = {k: v for k, v in given.items() if k in ("steps", "epochs", "minutes")}
+        if ("epochs" in length or "minutes" in length) and "steps" not in length:
+            length["steps"] = None
+        trainer = Trainer.resume(out, world, **length)
         say(f"resuming {out} at step {trainer.step}")
     else:
+        config = _config_from(given)
         config.check()  # before the run directory is named or the data loaded
         out = pathlib.Path(world.share_text(str(_new_run_dir(args, config)) if world.is_main else ""))
         trainer = Trainer(config, out, world=world)
@@ -229,101 +271,36 @@ def _load(path, command: str, tasks: tuple[str, ...]):
     return run
 
 
-MUSIC_SAMPLE_FLAGS = ("out", "bars", "frames", "prime", "wav")
+SAMPLE_FLAGS = ("label", "judge", "temperature", "top_k", "top_p", "beam", "prefix", "max_len", "seed", "out", "bars",
+                "frames", "prime", "wav")  # what a task's sample may take (its SAMPLE_OPTIONS)
 
 
 def cmd_sample(args) -> int:
-    run = _load(args.run, "sample", ("lm", "generate", "music"))
-    if run.task == "music":
-        return _sample_music(run, args)
-    given = [f"--{name}" for name in MUSIC_SAMPLE_FLAGS if getattr(args, name) not in (None, False)]
-    if given:
-        raise ValueError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for music models; "
+    run = _load(args.run, "sample", tuple(name for name, m in MODULES.items() if hasattr(m, "sample")))
+    options = _options_for(run, args, SAMPLE_FLAGS, "SAMPLE_OPTIONS")
+    if "judge" in options:
+        judges = tuple(n for n, m in MODULES.items() if "top" in getattr(m, "PREDICT_OPTIONS", ()))  # ranked labels
+        options["judge"] = _load(options["judge"], "--judge", judges)
+    lines, notes = run.module.sample(run, args.run, args.n, **options)
+    for line in lines:
+        print(line)
+    for note in notes:
+        print(note, file=sys.stderr)
+    return 0
+
+
+def _options_for(run, args, names: tuple[str, ...], declared: str) -> dict:
+    """The flags among ``names`` given on the command line, as keyword arguments of the run's task's verb; a
+    flag its task does not declare (in its module's ``declared`` tuple) is refused, naming the tasks it is for."""
+    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    options = {name: value for name, value in options.items() if value is not False}  # a store_true flag not given
+    refused = [name for name in options if name not in getattr(run.module, declared)]
+    if refused:
+        owners = [t for t, m in MODULES.items() if set(refused) & set(getattr(m, declared, ()))]
+        raise ValueError(f"{' and '.join(flag(name) for name in refused)} {'is' if len(refused) == 1 else 'are'} "
+                         f"for {' or '.join(WHAT[t] for t in owners)} (--task {' or '.join(owners)}); "
                          f"{args.run} is {WHAT[run.task]}")
-    model, meta = MODULES[run.task].generator(run, args.label, args.run), run.meta
-    vocab = Vocabulary.from_json(meta["vocab"])
-    lines = meta["mode"] == "lines"
-    max_len = args.max_len if args.max_len is not None else (50 if lines else 300)
-    if args.beam is not None:
-        best = generate.beam_search(model, vocab, meta["start"], width=args.beam, max_len=max_len,
-                                    prefix=args.prefix, n=args.n)
-        for text, log_prob in best:
-            print(f"{log_prob:9.3f}  {text}")
-        return 0
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
-    judge = None if args.judge is None else _load(args.judge, "--judge", ("classify",))
-    samples = generate.sample(model, vocab, meta["start"], n=args.n, max_len=max_len,
-                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                              prefix=args.prefix, rng=np.random.default_rng(args.seed), stop_at_eos=lines)
-    for text in samples:
-        print(text)
-    if lines:
-        train = MODULES[run.task].training_texts(run)
-        if train is not None:
-            novel = sum(s not in train for s in samples)
-            print(f"{novel}/{len(samples)} novel (not in the training data)", file=sys.stderr)
-    if judge is not None:
-        if args.label not in judge.meta["labels"]:
-            raise ValueError(f"--judge {args.judge} does not know the label {args.label!r}")
-        named = [s for s in samples if s]
-        p = classify.probabilities(judge.model, judge.meta, judge.config, named) if named else np.zeros((0, 1))
-        agree = sum(judge.meta["labels"][k] == args.label for k in p.argmax(axis=1))
-        print(f"{agree}/{len(samples)} judged {args.label} by {args.judge}", file=sys.stderr)
-    return 0
-
-
-def _sample_music(run, args) -> int:
-    from .music_files import synthesiser_problem, write_piece
-    from .tasks import music
-
-    encoding = run.meta["encoding"]
-    for name, flag, wanted in (("label", "--label", None), ("judge", "--judge", None), ("prefix", "--prefix", ""),
-                               ("max_len", "--max-len", None)):
-        if getattr(args, name) != wanted:
-            raise ValueError(f"{flag} is not for music models (use --prime FILE, --bars or --frames)")
-    if encoding == "events" and args.frames is not None:
-        raise ValueError("--frames is for piano-roll models; this one writes events, give --bars")
-    if encoding == "pianoroll" and (args.bars is not None or args.beam is not None or args.top_k or args.top_p):
-        raise ValueError("--bars, --beam, --top-k and --top-p are for event models; a piano roll takes --frames "
-                         "and --temperature")
-    for flag, value in (("-n", args.n), ("--bars", args.bars), ("--frames", args.frames), ("--beam", args.beam)):
-        if value is not None and value < 1:
-            raise ValueError(f"{flag} must be a positive int, got {value}")
-    prime = None if args.prime is None else music.read_prime(args.prime, run.meta)
-    if prime is not None and encoding == "events":
-        prime, changed = music.fit_to_vocabulary(prime, run.meta)
-        if changed:
-            print(f"rnnkit: {changed} of the prime's tokens are not in the model's vocabulary; each became the "
-                  "nearest it knows (same pitch, nearest duration) or was left out", file=sys.stderr)
-    pieces = music.improvise(run, args.n, args.seed, bars=args.bars, frames=args.frames, prime=prime,
-                             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, beam=args.beam)
-    out = pathlib.Path(args.out) if args.out else pathlib.Path(args.run) / "samples"
-    no_wav = synthesiser_problem() if args.wav else None
-    if no_wav:
-        print(f"rnnkit: {no_wav}; writing the other files", file=sys.stderr)
-    for i, piece in enumerate(pieces, start=1):
-        files = write_piece(out, f"sample-{i}", piece["score"], melody=encoding == "events",
-                            grid=run.meta.get("grid"), frames=piece.get("frames"), wav=args.wav and not no_wav)
-        size = f"{len(piece['tokens'])} tokens" if encoding == "events" else f"{len(piece['frames'])} frames"
-        print(f"{size}: {' '.join(str(f) for f in files)}")
-    if encoding == "events":
-        _print_novelty(run, [p["tokens"] for p in pieces])
-    return 0
-
-
-def _print_novelty(run, samples) -> None:
-    from .data.music import load_music
-    from .metrics import longest_shared_runs
-    from .tasks.music import NOVELTY_RUN
-
-    try:
-        training = load_music(run.config.data, "events").split()["train"]
-    except ValueError:
-        return  # the data is gone; novelty cannot be told
-    runs = longest_shared_runs(samples, training)
-    print(f"longest run of tokens shared with a training piece: {', '.join(map(str, runs))} "
-          f"({sum(r < NOVELTY_RUN for r in runs)}/{len(runs)} under {NOVELTY_RUN})", file=sys.stderr)
+    return options
 
 
 def _texts(args, command: str) -> list[str]:
@@ -338,15 +315,7 @@ PREDICT_FLAGS = ("top", "beam", "plot_attention")  # what a task's predict_texts
 def cmd_predict(args) -> int:
     texts = _texts(args, "predict")
     run = _load(args.run, "predict", tuple(name for name, m in MODULES.items() if hasattr(m, "predict_texts")))
-    module = MODULES[run.task]
-    options = {name: getattr(args, name) for name in PREDICT_FLAGS if getattr(args, name) is not None}
-    refused = [name for name in options if name not in module.PREDICT_OPTIONS]
-    if refused:
-        flags = " and ".join("--" + name.replace("_", "-") for name in refused)
-        owners = [t for t, m in MODULES.items() if set(refused) & set(getattr(m, "PREDICT_OPTIONS", ()))]
-        raise ValueError(f"{flags} {'is' if len(refused) == 1 else 'are'} for "
-                         f"{' or '.join(WHAT[t] for t in owners)} (--task {' or '.join(owners)}); "
-                         f"{args.run} is {WHAT[run.task]}")
+    module, options = run.module, _options_for(run, args, PREDICT_FLAGS, "PREDICT_OPTIONS")
     for record in module.predict_texts(run, texts, **options):
         print(json.dumps(record) if args.json else module.show_prediction(run, record))
     if args.plot_attention:
@@ -357,8 +326,8 @@ def cmd_predict(args) -> int:
 
 def cmd_score(args) -> int:
     texts = _texts(args, "score")
-    run = _load(args.run, "score", ("lm", "generate"))
-    model, meta = MODULES[run.task].generator(run, args.label, args.run), run.meta
+    run = _load(args.run, "score", tuple(name for name, m in MODULES.items() if hasattr(m, "generator")))
+    model, meta = run.module.generator(run, args.label, args.run), run.meta
     vocab = Vocabulary.from_json(meta["vocab"])
     unit = "char" if vocab.level == "char" else "token"
     print(f"{'log P':>10} {'ppl':>9} {'bits/' + unit:>10}  text")
@@ -453,9 +422,9 @@ def cmd_lab(args) -> int:
     from .lab import clipping, gates, gradients, memory
 
     options = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
-    for flag, value in options.items():
+    for name, value in options.items():
         if not value > 0:
-            raise ValueError(f"--{flag} must be positive, got {value}")
+            raise ValueError(f"--{name} must be positive, got {value}")
     cells = args.cells.split(",")
     unknown = sorted(set(cells) - set(lab.CELL_NAMES))
     if unknown or not cells:

@@ -128,6 +128,11 @@ class Adam(Optimizer):
                         self.weight_decay, bias1, bias2)
 
 
+# the optimisers ``rnnkit train --optimizer`` names: name -> (params, lr) -> Optimizer
+OPTIMIZERS = {"adam": Adam, "sgd": lambda params, lr: SGD(params, lr, momentum=0.9), "rmsprop": RMSProp,
+              "adagrad": Adagrad}
+
+
 def clip_by_value(grads: dict, max_value: float) -> dict:
     """The course's ``clip``: every gradient entry clipped to [-max_value, max_value], in place."""
     max_value = _checks.positive_float("max_value", max_value)

@@ -19,103 +19,21 @@ import pathlib
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from tqdm import tqdm
 
-from . import _checks, tasks
-from .checkpoint import CheckpointError, load_checkpoint, load_params, save_checkpoint
+from . import tasks
+from .checkpoint import load_checkpoint, load_params, save_checkpoint
+from .config import TrainConfig
 from .files import read_jsonl, write_atomic
 from .interop import distributed
-from .layers import CELLS
-from .optim import SGD, Adagrad, Adam, RMSProp, clip_by_global_norm, clip_by_value, global_norm
+from .optim import OPTIMIZERS, clip_by_global_norm, clip_by_value, global_norm
 from .plots import plot_losses
-
-OPTIMIZERS = {"adam": Adam, "sgd": lambda p, lr: SGD(p, lr, momentum=0.9), "rmsprop": RMSProp, "adagrad": Adagrad}
-SHARED_DEFAULTS = {"seq_len": 64, "batch_size": 64}  # for the tasks whose DEFAULTS do not name their own
-TASK_NAMES = tuple(tasks.MODULES)
-TASK_DEFAULTS = {name: module.DEFAULTS for name, module in tasks.MODULES.items()}  # each task's, from its module
-# options that only some tasks take (each task module's OPTIONS says which): given to another task, an error
-TASK_ONLY = ("mode", "sample_every", "pool", "attention", "bidirectional", "dropout", "encoding", "init")
-TASK_OPTIONS = {name: tuple(task for task, module in tasks.MODULES.items() if name in module.OPTIONS)
-                for name in TASK_ONLY}
 
 
 class Diverged(RuntimeError):
     """The loss or the gradient norm became NaN or Inf."""
-
-
-@dataclass
-class TrainConfig:
-    task: str = "lm"
-    data: str | None = None  # None (here and below): the task's default (its module's DEFAULTS)
-    level: str = "char"
-    mode: str | None = None  # "lines" or "stream"; None: the corpus's own
-    cell: str | None = None
-    hidden: int = 256
-    layers: int = 1
-    embed: int | None = None
-    dropout: float | None = None
-    seq_len: int | None = None
-    batch_size: int | None = None
-    steps: int | None = None  # None with epochs and minutes None: the task's default
-    epochs: int | None = None
-    minutes: float | None = None
-    lr: float = 3e-3
-    schedule: str = "cosine"
-    optimizer: str = "adam"
-    clip: float = 5.0
-    clip_mode: str = "norm"  # "norm": rescale when the global norm exceeds clip; "value": clip each entry; "none"
-    seed: int = 0
-    eval_every: int = 500
-    sample_every: int | None = None
-    min_freq: int = 1
-    max_vocab: int | None = None
-    bidirectional: bool | None = None
-    pool: str | None = None
-    attention: bool | None = None
-    encoding: str | None = None  # music: "events" (melody tokens) or "pianoroll"
-    init: str | None = None  # memory: "chrono" gate biases (init.chrono) or "standard" (forget bias 1, others 0)
-
-    def __post_init__(self):
-        for name, default in TASK_DEFAULTS.get(self.task, {}).items():
-            bounded = name == "steps" and (self.epochs is not None or self.minutes is not None)
-            if getattr(self, name) is None and not bounded:
-                setattr(self, name, default)
-        for name, default in SHARED_DEFAULTS.items():
-            if getattr(self, name) is None:
-                setattr(self, name, default)
-
-    def check(self) -> None:
-        _checks.one_of("--task", self.task, TASK_NAMES)
-        for name, owners in TASK_OPTIONS.items():
-            if getattr(self, name) is not None and self.task not in owners:
-                flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{flag} does not apply to --task {self.task} (it is for --task {' or '.join(owners)})")
-        _checks.one_of("--level", self.level, ("char", "word"))
-        if self.mode is not None:
-            _checks.one_of("--mode", self.mode, ("lines", "stream"))
-        if self.pool is not None:
-            _checks.one_of("--pool", self.pool, ("last", "mean", "max"))
-        if self.encoding is not None:
-            _checks.one_of("--encoding", self.encoding, ("events", "pianoroll"))
-        if self.init is not None:
-            _checks.one_of("--init", self.init, ("chrono", "standard"))
-        _checks.one_of("--cell", self.cell, tuple(CELLS))
-        _checks.one_of("--schedule", self.schedule, ("cosine", "constant"))
-        _checks.one_of("--clip-mode", self.clip_mode, ("norm", "value", "none"))
-        _checks.one_of("--optimizer", self.optimizer, tuple(OPTIMIZERS))
-        for name in ("hidden", "layers", "embed", "seq_len", "batch_size", "eval_every", "min_freq"):
-            _checks.positive_int("--" + name.replace("_", "-"), getattr(self, name))
-        for name in ("steps", "epochs", "max_vocab", "sample_every"):
-            if getattr(self, name) is not None:
-                _checks.positive_int("--" + name.replace("_", "-"), getattr(self, name))
-        if self.minutes is not None:
-            _checks.positive_float("--minutes", self.minutes)
-        if self.dropout is not None:
-            _checks.probability("--dropout", self.dropout)
-        _checks.positive_float("--lr", self.lr)
-        _checks.positive_float("--clip", self.clip)
 
 
 def lr_at(config: TrainConfig, step: int, total: int | None) -> float:
@@ -155,7 +73,7 @@ class Trainer:
     def resume(cls, out, world=None, **overrides) -> "Trainer":
         """Continue the run in ``out`` from its last checkpoint; only its length (steps, epochs, minutes) may change."""
         arrays, meta = load_checkpoint(pathlib.Path(out) / "last.safetensors")
-        return cls(TrainConfig(**{**meta["config"], **overrides}), out, checkpoint=(arrays, meta), world=world)
+        return cls(TrainConfig.from_saved({**meta["config"], **overrides}), out, checkpoint=(arrays, meta), world=world)
 
     # ------------------------------------------------------------------------------------------ the loop
 
@@ -169,6 +87,7 @@ class Trainer:
             self.save("last")
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         self.deadline = None if self.config.minutes is None else time.monotonic() + 60 * self.config.minutes
+        every = getattr(self.config.options, "sample_every", None)  # the tasks that show samples take it
         bar = tqdm(total=self.total, initial=self.step, unit="step", disable=not (main and sys.stderr.isatty()),
                    file=sys.stderr)
         try:
@@ -181,7 +100,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", valid=f"{self.best:.3f}",
                                     tok_s=f"{record['tokens_per_s']:,.0f}")
-                    if main and self.config.sample_every and self.step % self.config.sample_every == 0:
+                    if main and every and self.step % every == 0:
                         for line in self.task.show(seed=self.step):
                             self.log(f"  {line}")
         finally:
@@ -302,34 +221,3 @@ class Trainer:
         if path.exists():
             kept = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= self.step]
             write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
-
-
-@dataclass
-class Run:
-    """A trained run loaded for use: its config, task name, model and checkpoint metadata."""
-
-    config: TrainConfig
-    model: object
-    meta: dict
-
-    @property
-    def task(self) -> str:
-        return self.config.task
-
-
-def load_run(run_dir, which: str = "best") -> Run:
-    """The model of a run directory's ``best`` (or ``last``) checkpoint, with its config and metadata."""
-    run_dir = pathlib.Path(run_dir)
-    if not run_dir.is_dir():
-        raise CheckpointError(f"no run directory at {str(run_dir)!r}")
-    path = run_dir / f"{which}.safetensors"
-    if not path.exists() and which == "best":
-        path = run_dir / "last.safetensors"
-    arrays, meta = load_checkpoint(path)
-    try:
-        config = TrainConfig(**meta["config"])
-        model = tasks.build_model(config, meta)
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{str(path)!r} has unusable metadata: {error}") from None
-    load_params(model, arrays)
-    return Run(config, model, meta)

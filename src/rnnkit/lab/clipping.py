@@ -16,7 +16,8 @@ from tqdm import tqdm
 from ..diagnostics import clipped_share
 from ..files import read_jsonl, write_json
 from ..plots import plot_clipping
-from ..train import Diverged, TrainConfig
+from ..config import TrainConfig
+from ..train import Diverged
 from . import train_quietly
 
 MODES = (("none", 5.0), ("value", 1.0), ("norm", 5.0))  # (clip mode, threshold)

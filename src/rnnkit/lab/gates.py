@@ -13,7 +13,8 @@ from ..data import Vocabulary
 from ..diagnostics import record
 from ..files import write_json
 from ..plots import plot_gates
-from ..train import TrainConfig, load_run
+from ..config import TrainConfig
+from ..runs import load_run
 from . import train_quietly
 
 SHOWN = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}

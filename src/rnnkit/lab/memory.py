@@ -20,7 +20,7 @@ from ..data.memory import memoryless_loss
 from ..files import write_json
 from ..plots import plot_memory
 from ..tasks.memory import build_model
-from ..train import TrainConfig
+from ..config import TrainConfig
 from . import CELL_NAMES, hidden_for_budget, train_quietly
 
 DEFAULT_BUDGET_HIDDEN = 64  # the budget is an LSTM of this many units
@@ -29,7 +29,7 @@ DEFAULT_BUDGET_HIDDEN = 64  # the budget is an LSTM of this many units
 def memory_config(task: str, cell: str, hidden: int, T: int, steps: int, seed: int, lr: float,
                   init: str = "chrono") -> TrainConfig:
     return TrainConfig(task="memory", data=task, cell=cell, hidden=hidden, seq_len=T, steps=steps,
-                       eval_every=max(1, steps // 10), seed=seed, lr=lr, init=init)
+                       eval_every=max(1, steps // 10), seed=seed, lr=lr, options={"init": init})
 
 
 def count_params(task: str, T: int):

@@ -10,6 +10,7 @@ training split: naive Bayes over n-grams (smoothing chosen on validation) and th
 from __future__ import annotations
 
 import pathlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,12 +24,20 @@ from ..losses import softmax_cross_entropy
 from ..metrics import classification_report
 from ..models import SequenceClassifier
 from ..plots import plot_confusion
-from .base import labels_line, model_line, parameters_line, run_lines
+from .base import bidirectional_option, dropout_option, labels_line, model_line, option, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
-DEFAULTS = {"data": "names-origin", "cell": "gru", "embed": 64, "dropout": 0.5, "steps": 4000,
-            "bidirectional": True, "pool": "last"}
-OPTIONS = ("pool", "bidirectional", "dropout")  # the options of train.TASK_ONLY it takes
+DEFAULTS = {"data": "names-origin", "cell": "gru", "embed": 64, "steps": 4000}
+
+
+@dataclass
+class Options:
+    pool: str = option("last", "how the steps' outputs become one vector", ("last", "mean", "max"))
+    bidirectional: bool = bidirectional_option(True)
+    dropout: float = dropout_option(0.5)
+
+
+DATA = 'names-origin, or a text<TAB>label file'  # what --data takes
 WHAT = 'a classifier'  # what its model is, for messages
 NEXT = 'predict with: rnnkit predict {out} TEXT'  # what to run with a trained run
 
@@ -36,8 +45,8 @@ NEXT = 'predict with: rnnkit predict {out} TEXT'  # what to run with a trained r
 def build_model(config, meta: dict) -> SequenceClassifier:
     return SequenceClassifier(len(meta["labels"]), vocab_size=len(Vocabulary.from_json(meta["vocab"])),
                               cell=config.cell, hidden_size=config.hidden, num_layers=config.layers,
-                              bidirectional=config.bidirectional, embed_size=config.embed, pool=config.pool,
-                              dropout=config.dropout, seed=config.seed)
+                              bidirectional=config.options.bidirectional, embed_size=config.embed,
+                              pool=config.options.pool, dropout=config.options.dropout, seed=config.seed)
 
 
 def evaluate(model, batches: LabelledBatches) -> dict:
@@ -99,11 +108,12 @@ class Task(LabelledData):
     def describe(self) -> str:
         sizes = "/".join(str(len(self.ids[p])) for p in ("train", "valid", "test"))
         cut = sum(len(s) > self.config.seq_len for s in self.ids["train"])
+        options = self.config.options
         return (f"{self.corpus_name}: {sum(map(len, self.ids.values())):,} texts ({sizes} train/valid/test), "
                 f"{len(self.labels)} labels, {len(self.vocab)} {self.config.level} tokens"
                 + (f", {self.dropped} ambiguous names left out" if self.dropped else "")
                 + (f", {cut} training texts cut to --seq-len {self.config.seq_len}" if cut else "")
-                + f"; {'bidirectional ' if self.config.bidirectional else ''}{self.config.cell}, {self.config.pool} "
+                + f"; {'bidirectional ' if options.bidirectional else ''}{self.config.cell}, {options.pool} "
                 f"pooling, {self.model.num_params:,} parameters")
 
     def baselines(self, texts: list[str]) -> dict:
@@ -141,9 +151,9 @@ class Task(LabelledData):
 
 def info(config, meta: dict) -> list[str]:
     vocab = Vocabulary.from_json(meta["vocab"])
-    pooling = f", {'bidirectional, ' if config.bidirectional else ''}{config.pool} pooling"
+    pooling = f", {'bidirectional, ' if config.options.bidirectional else ''}{config.options.pool} pooling"
     return [f"task: classify ({WHAT})",
-            model_line(config, f", embedding {config.embed}, dropout {config.dropout}{pooling}"),
+            model_line(config, f", embedding {config.embed}, dropout {config.options.dropout}{pooling}"),
             parameters_line(meta), labels_line(meta, vocab, meta["labels"]), *run_lines(meta, "text")]
 
 

@@ -10,6 +10,8 @@ fitted on the training split, assigns a sample to the label it was generated for
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pathlib
 
 import numpy as np
@@ -21,11 +23,20 @@ from ..data import LineBatches, Vocabulary
 from ..data.labelled import LabelledData, label_ids, load_labelled, read_tsv
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
-from .base import labels_line, model_line, parameters_line, run_lines, scored
+from .base import (TEXT_SAMPLE_OPTIONS, dropout_option, labels_line, model_line, parameters_line, run_lines,
+                   sample_every_option, sample_texts, scored)
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
-DEFAULTS = {"data": "names-origin", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000}
-OPTIONS = ("sample_every", "dropout")  # the options of train.TASK_ONLY it takes
+DEFAULTS = {"data": "names-origin", "cell": "lstm", "embed": 32, "steps": 2000}
+
+
+@dataclass
+class Options:
+    sample_every: int = sample_every_option(1000)
+    dropout: float = dropout_option(0.0)
+
+
+DATA = 'names-origin, or a text<TAB>label file'  # what --data takes
 WHAT = 'a conditional generator'  # what its model is, for messages
 NEXT = 'sample with: rnnkit sample {out} --label LABEL'  # what to run with a trained run
 
@@ -34,7 +45,7 @@ SAMPLES_PER_LABEL = 50
 
 def build_model(config, meta: dict) -> LanguageModel:
     return LanguageModel(len(Vocabulary.from_json(meta["vocab"])), config.cell, config.hidden, config.layers,
-                         config.embed, config.dropout, seed=config.seed, num_labels=len(meta["labels"]),
+                         config.embed, config.options.dropout, seed=config.seed, num_labels=len(meta["labels"]),
                          label_size=config.embed)
 
 
@@ -166,7 +177,8 @@ def judge_agreement(predicted, wanted) -> float:
 
 def info(config, meta: dict) -> list[str]:
     vocab = Vocabulary.from_json(meta["vocab"])
-    return [f"task: generate ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.dropout}"),
+    return [f"task: generate ({WHAT})",
+            model_line(config, f", embedding {config.embed}, dropout {config.options.dropout}"),
             parameters_line(meta), labels_line(meta, vocab, meta["labels"]), *run_lines(meta, vocab.level)]
 
 
@@ -177,6 +189,10 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
     ids = label_ids(table.labels, meta["labels"])
     return scored([generate.score(run.model.given(int(k)), vocab, meta["start"], t) for t, k in zip(table.texts, ids)],
                   vocab)
+
+
+SAMPLE_OPTIONS = TEXT_SAMPLE_OPTIONS + ("label", "judge")  # its ``rnnkit sample``: sample_texts
+sample = sample_texts
 
 
 def generator(run, label, path) -> LanguageModel:

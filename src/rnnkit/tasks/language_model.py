@@ -7,6 +7,8 @@ carried between batches; validation reads at most ``VALID_TOKENS`` tokens of the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
 
 import numpy as np
@@ -16,11 +18,22 @@ from ..baselines import best_ngram_cross_entropy
 from ..data import LineBatches, StreamBatches, Vocabulary, load_corpus
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
-from .base import model_line, parameters_line, run_lines, scored
+from .base import (TEXT_SAMPLE_OPTIONS, dropout_option, model_line, option, parameters_line, run_lines,
+                   sample_every_option, sample_texts, scored)
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
-DEFAULTS = {"data": "names", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "sample_every": 1000}
-OPTIONS = ("mode", "sample_every", "dropout")  # the options of train.TASK_ONLY it takes
+DEFAULTS = {"data": "names", "cell": "lstm", "embed": 32, "steps": 2000}
+
+
+@dataclass
+class Options:
+    mode: str | None = option(None, "lines (a sequence a line) or stream (one text, carried state); default: the "
+                              "corpus's own", ("lines", "stream"), kind=str)
+    sample_every: int = sample_every_option(1000)
+    dropout: float = dropout_option(0.0)
+
+
+DATA = 'names, python-source, or a UTF-8 text file or directory'  # what --data takes
 WHAT = 'a language model'  # what its model is, for messages
 NEXT = 'sample more with: rnnkit sample {out}'  # what to run with a trained run
 
@@ -29,7 +42,7 @@ VALID_TOKENS = 100_000  # periodic validation of a stream reads at most this man
 
 def build_model(config, meta: dict) -> LanguageModel:
     return LanguageModel(len(Vocabulary.from_json(meta["vocab"])), config.cell, config.hidden, config.layers,
-                         config.embed, config.dropout, seed=config.seed)
+                         config.embed, config.options.dropout, seed=config.seed)
 
 
 class Task:
@@ -38,7 +51,7 @@ class Task:
     def __init__(self, config, meta: dict | None = None):
         self.config = config
         corpus = load_corpus(config.data)
-        self.mode = config.mode or corpus.mode
+        self.mode = config.options.mode or corpus.mode
         self.corpus_name = corpus.name
         train, valid = corpus.split(self.mode)
         lines = self.mode == "lines"  # a line corpus's newlines are not characters of the vocabulary
@@ -125,7 +138,7 @@ class Task:
 
 def info(config, meta: dict) -> list[str]:
     vocab = Vocabulary.from_json(meta["vocab"])
-    return [f"task: lm ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.dropout}"),
+    return [f"task: lm ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.options.dropout}"),
             parameters_line(meta),
             f"corpus: {meta['corpus']} ({meta['mode']} mode, {vocab.level} level, vocabulary {len(vocab)})",
             *run_lines(meta, vocab.level)]
@@ -141,10 +154,14 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
     return scored(totals, vocab)
 
 
+SAMPLE_OPTIONS = TEXT_SAMPLE_OPTIONS  # its ``rnnkit sample``: sample_texts
+sample = sample_texts
+
+
 def generator(run, label, path) -> LanguageModel:
     """The model ``rnnkit sample`` and ``score`` use: the language model as it is (it takes no ``--label``)."""
     if label is not None:
-        raise ValueError(f"--label is for conditional generators (--task generate); {path} is a language model")
+        raise ValueError(f"--label is for a conditional generator (--task generate); {path} is a language model")
     return run.model
 
 

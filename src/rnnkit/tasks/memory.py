@@ -11,6 +11,8 @@ seeds of their own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..checkpoint import load_best
@@ -19,11 +21,19 @@ from ..init import chrono
 from ..losses import mse, softmax_cross_entropy
 from ..models import SequenceClassifier
 from ..models.tagger import SequenceTagger
-from .base import model_line, parameters_line, run_lines
+from .base import model_line, option, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
-DEFAULTS = {"data": "adding", "cell": "lstm", "embed": 16, "seq_len": 100, "steps": 2000, "init": "chrono"}
-OPTIONS = ("init",)  # the options of train.TASK_ONLY it takes
+DEFAULTS = {"data": "adding", "cell": "lstm", "embed": 16, "seq_len": 100, "steps": 2000}
+
+
+@dataclass
+class Options:
+    init: str = option("chrono", "gate biases spread over the sequence's length (chrono) or the layers' own "
+                       "(standard: forget bias 1)", ("chrono", "standard"))
+
+
+DATA = 'adding, copy or first (made on the fly)'  # what --data takes
 WHAT = 'a long-memory model'  # what its model is, for messages
 NEXT = 'look inside with: rnnkit info {out}; compare the cells with: rnnkit lab memory --out DIR'  # what to run with a trained run
 
@@ -32,7 +42,7 @@ CHRONO_STREAM = 3  # the chrono biases' own random stream, beside the model's se
 
 
 def build_model(config, meta: dict):
-    """The model of ``meta["memory_task"]``. With ``config.init`` "chrono" (the default) its gate biases are
+    """The model of ``meta["memory_task"]``. With ``config.options.init`` "chrono" (the default) its gate biases are
     chrono-initialised (``init.chrono``) for the sequence's length: a gated cell starts with memory time
     scales spread up to T, so a dependency T steps back is not first learned through a gradient that has
     shrunk by T contractions. "standard" keeps the layers' own initialisation (LSTM forget bias 1)."""
@@ -46,7 +56,7 @@ def build_model(config, meta: dict):
     else:
         model = SequenceClassifier(1, input_size=2, cell=config.cell, hidden_size=config.hidden,
                                    num_layers=config.layers, seed=config.seed)
-    if config.init == "chrono":
+    if config.options.init == "chrono":
         steps = config.seq_len + (2 * COPY_LENGTH if task == "copy" else 0)
         chrono(model.rnn, steps, np.random.default_rng([config.seed, CHRONO_STREAM]))
     return model

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pathlib
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,37 +27,46 @@ from ..checkpoint import load_best
 from ..data import LineBatches, Vocabulary
 from ..data.batching import FrameBatches
 from ..data.music import load_music
-from ..data.music_encodings import KEYS, REST, TIE, events_to_score, is_note_token, roll_to_score, split_note
+from ..data.music_encodings import KEYS, REST, events_to_score, is_note_token, roll_to_score, split_note
+from ..improvise import MAX_EVENTS, NOVELTY_RUN, default_frames, sample_frames
+from ..improvise import SAMPLE_OPTIONS, sample  # noqa: F401  (its rnnkit sample: pieces written as files)
 from ..losses import softmax_cross_entropy
 from ..metrics import longest_shared_runs, total_variation
 from ..models import LanguageModel
 from ..models.piano_roll import PianoRollModel
 from ..music_files import write_piece
-from .base import model_line, parameters_line, run_lines
+from .base import dropout_option, model_line, option, parameters_line, run_lines, sample_every_option
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
-DEFAULTS = {"data": "folk", "encoding": "events", "cell": "lstm", "embed": 32, "dropout": 0.0, "seq_len": 256,
-            "batch_size": 32, "steps": 1000, "sample_every": 500}
-OPTIONS = ("sample_every", "dropout", "encoding")  # the options of train.TASK_ONLY it takes
+DEFAULTS = {"data": "folk", "cell": "lstm", "embed": 32, "seq_len": 256, "batch_size": 32, "steps": 1000}
+
+
+@dataclass
+class Options:
+    encoding: str = option("events", "melody tokens (events) or polyphonic piano-roll frames (pianoroll)",
+                           ("events", "pianoroll"))
+    sample_every: int = sample_every_option(500)
+    dropout: float = dropout_option(0.0)
+
+
+DATA = 'folk, chorales, or a folder of MIDI, MusicXML or ABC files'  # what --data takes
 WHAT = 'a music model'  # what its model is, for messages
 NEXT = 'improvise with: rnnkit sample {out} --out DIR'  # what to run with a trained run
 
-NOVELTY_RUN = 16  # a sample sharing this many consecutive tokens with a training piece is not novel
 REPORT_SAMPLES = 50
-MAX_EVENTS = 1000  # tokens in a sampled piece that never ends
 PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 def build_model(config, meta: dict):
     if meta["encoding"] == "pianoroll":
-        return PianoRollModel(KEYS, config.cell, config.hidden, config.layers, config.dropout, seed=config.seed)
+        return PianoRollModel(KEYS, config.cell, config.hidden, config.layers, config.options.dropout, seed=config.seed)
     return LanguageModel(len(Vocabulary.from_json(meta["vocab"])), config.cell, config.hidden, config.layers,
-                         config.embed, config.dropout, seed=config.seed)
+                         config.embed, config.options.dropout, seed=config.seed)
 
 
 def Task(config, meta: dict | None = None):
-    """The task of ``config.encoding``: ``EventsTask`` or ``RollTask``."""
-    return (RollTask if config.encoding == "pianoroll" else EventsTask)(config, meta)
+    """The task of ``config.options.encoding``: ``EventsTask`` or ``RollTask``."""
+    return (RollTask if config.options.encoding == "pianoroll" else EventsTask)(config, meta)
 
 
 # what each encoding trains and is scored on: (logits, targets, mask) -> (mean, d mean / d logits)
@@ -232,11 +242,6 @@ class RollTask(PieceTask):
         return lines
 
 
-def default_frames(grid: float) -> int:
-    """How many frames a sampled piano roll has unless told: 64 quarter notes (16 bars of 4/4)."""
-    return int(round(64 / grid))
-
-
 def per_key_frequency_nll(train, test) -> float:
     """Nats per frame of ``test`` when key k is on with its training frequency p_k (add-½), independently."""
     frames = np.concatenate(train)
@@ -245,102 +250,13 @@ def per_key_frequency_nll(train, test) -> float:
     return float(-(y @ np.log(p) + (~y) @ np.log1p(-p)).mean())
 
 
-def sample_frames(model, n: int, frames: int, rng, temperature: float = 1.0, prime=None) -> list[np.ndarray]:
-    """``n`` piano rolls of ``frames`` new frames, each key drawn on with probability σ(z_k / temperature),
-    after the frames of ``prime`` (T, K) when given (they begin every roll returned)."""
-    K = model.config["num_keys"]
-    state, previous = None, np.zeros((n, K), np.float32)
-    if prime is not None and len(prime):
-        inputs = np.vstack([np.zeros((1, K)), prime[:-1]]).astype(np.float32)
-        _, state = model.forward(np.repeat(inputs[None], n, axis=0), training=False)
-        previous = np.repeat(prime[-1:].astype(np.float32), n, axis=0)
-    drawn = []
-    for _ in range(frames):
-        logits, state = model.step(previous, state)
-        if temperature == 0:  # greedy: every key more likely on than off
-            previous = (logits > 0).astype(np.float32)
-        else:
-            p = 0.5 * (1.0 + np.tanh(logits.astype(np.float64) / (2.0 * temperature)))  # σ(z / T), no overflow
-            previous = (rng.random(p.shape) < p).astype(np.float32)
-        drawn.append(previous.astype(bool))
-    rolls = np.stack(drawn, axis=1)
-    head = np.zeros((0, K), bool) if prime is None else np.asarray(prime, bool)
-    return [np.vstack([head, roll]) for roll in rolls]
-
-
-def read_prime(path, meta):
-    """The events (tokens) or the piano roll (T, K) of the first piece of a MIDI/MusicXML/ABC file."""
-    from ..data.music import read_scores
-    from ..data.music_encodings import melody_events, piano_roll
-
-    try:
-        score = read_scores(pathlib.Path(path))[0]
-    except Exception as error:  # music21 raises many kinds of error on a file that is not music
-        raise ValueError(f"--prime {path!r} could not be read as music: {error}") from None
-    if meta["encoding"] == "pianoroll":
-        return piano_roll(score, meta["grid"])
-    return melody_events(score)
-
-
-def improvise(run, n: int, seed, bars=None, frames=None, prime=None, temperature=1.0, top_k=None, top_p=None,
-              beam=None) -> list[dict]:
-    """``n`` new pieces from a trained music run: [{"score", "tokens" or "frames"}], each beginning with
-    ``prime`` (tokens or frames) when given. Events stop at <EOS>, or after ``bars`` new bars; a piano roll
-    has ``frames`` new frames (default: 64 quarter notes' worth)."""
-    meta, rng = run.meta, np.random.default_rng(seed)
-    if meta["encoding"] == "pianoroll":
-        grid = meta["grid"]
-        count = frames if frames is not None else default_frames(grid)
-        rolls = sample_frames(run.model, n, count, rng, temperature, prime)
-        return [{"score": roll_to_score(r, grid), "frames": r} for r in rolls]
-    vocab = Vocabulary.from_json(meta["vocab"])
-    prefix = " ".join(prime or [])
-    max_len = MAX_EVENTS if bars is None else 64 * bars
-    if beam is not None:
-        texts = [text for text, _ in generate.beam_search(run.model, vocab, vocab.eos, width=beam, max_len=max_len,
-                                                          prefix=prefix, n=n)]
-    else:
-        texts = generate.sample(run.model, vocab, vocab.eos, n=n, max_len=max_len, temperature=temperature,
-                                top_k=top_k, top_p=top_p, prefix=prefix, rng=rng)
-    pieces = [_cut_bars(text.split(), len(prime or []), bars) for text in texts]
-    return [{"score": events_to_score(tokens), "tokens": tokens} for tokens in pieces]
-
-
-def fit_to_vocabulary(tokens, meta) -> tuple[list[str], int]:
-    """A prime's tokens as the model knows them, and how many had to change: a note or rest the vocabulary
-    lacks (a MIDI file's odd durations, a tie the corpus never had) becomes the known one of the same pitch
-    (and tie, if it can) with the nearest duration; a token with no such neighbour is left out."""
-    known = set(Vocabulary.from_json(meta["vocab"]).itos)
-    fitted, changed = [], 0
-    for token in tokens:
-        if token in known:
-            fitted.append(token)
-            continue
-        changed += 1
-        if not is_note_token(token):
-            continue
-        name, length = split_note(token)
-        same = [t for t in known if is_note_token(t) and split_note(t)[0] == name]
-        same = [t for t in same if t.endswith(TIE) == token.endswith(TIE)] or same
-        if same:
-            fitted.append(min(same, key=lambda t: (abs(split_note(t)[1] - length), t)))
-    return fitted, changed
-
-
-def _cut_bars(tokens, start: int, bars):
-    """``tokens`` up to (not including) the ``bars``-th bar line after position ``start``."""
-    if bars is None:
-        return tokens
-    lines = [i for i, t in enumerate(tokens) if i >= start and t == "|"]
-    return tokens if len(lines) < bars else tokens[: lines[bars - 1]]
-
-
 def info(config, meta: dict) -> list[str]:
     frames = meta["encoding"] == "pianoroll"
     what = (f"a frame of 88 keys every {meta['grid']:g} quarter note" if frames
             else f"vocabulary of {len(Vocabulary.from_json(meta['vocab']))} event tokens")
     return [f"task: music ({WHAT}), {meta['encoding']} encoding",
-            model_line(config, f", dropout {config.dropout}" + ("" if frames else f", embedding {config.embed}")),
+            model_line(config, f", dropout {config.options.dropout}"
+                       + ("" if frames else f", embedding {config.embed}")),
             parameters_line(meta), f"data: {meta['corpus']} ({what})",
             *run_lines(meta, "frame" if frames else "token")]
 

@@ -10,6 +10,8 @@ segmentation (B/I tags of characters) also the most probable split under the tra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pathlib
 import re
 
@@ -25,11 +27,19 @@ from ..files import write_json
 from ..losses import softmax_cross_entropy
 from ..metrics import classification_report, span_scores
 from ..models.tagger import SequenceTagger
-from .base import labels_line, model_line, parameters_line, run_lines
+from .base import bidirectional_option, dropout_option, labels_line, model_line, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
-DEFAULTS = {"data": "spaces", "cell": "lstm", "embed": 32, "dropout": 0.0, "steps": 2000, "bidirectional": True}
-OPTIONS = ("bidirectional", "dropout")  # the options of train.TASK_ONLY it takes
+DEFAULTS = {"data": "spaces", "cell": "lstm", "embed": 32, "steps": 2000}
+
+
+@dataclass
+class Options:
+    bidirectional: bool = bidirectional_option(True)
+    dropout: float = dropout_option(0.0)
+
+
+DATA = 'spaces, or a token<TAB>tag file (a blank line between sentences)'  # what --data takes
 WHAT = 'a tagger'  # what its model is, for messages
 NEXT = 'tag with: rnnkit predict {out} TEXT'  # what to run with a trained run
 
@@ -38,7 +48,8 @@ SPAN_TAG = re.compile(r"[BI](-.+)?|O")
 
 def build_model(config, meta: dict) -> SequenceTagger:
     return SequenceTagger(len(Vocabulary.from_json(meta["vocab"])), len(meta["tags"]), config.cell, config.hidden,
-                          config.layers, config.bidirectional, config.embed, config.dropout, seed=config.seed)
+                          config.layers, config.options.bidirectional, config.embed, config.options.dropout,
+                          seed=config.seed)
 
 
 def tokens_of(text: str, level: str) -> list[str]:
@@ -134,7 +145,7 @@ class Task:
         tokens = sum(map(len, self.parts["train"][0]))
         return (f"{self.corpus_name}: {sizes} train/valid/test sequences ({tokens:,} training tokens), "
                 f"{len(self.tags)} tags, {len(self.vocab)} {self.config.level} tokens; "
-                f"{'bidirectional ' if self.config.bidirectional else ''}{self.config.cell} tagger, "
+                f"{'bidirectional ' if self.config.options.bidirectional else ''}{self.config.cell} tagger, "
                 f"{self.model.num_params:,} parameters")
 
     def report(self, run_dir, best_loss: float) -> list[str]:
@@ -168,8 +179,9 @@ class Task:
 
 def info(config, meta: dict) -> list[str]:
     vocab = Vocabulary.from_json(meta["vocab"])
-    shape = ", bidirectional" if config.bidirectional else ""
-    return [f"task: tag ({WHAT})", model_line(config, f", embedding {config.embed}, dropout {config.dropout}{shape}"),
+    shape = ", bidirectional" if config.options.bidirectional else ""
+    return [f"task: tag ({WHAT})",
+            model_line(config, f", embedding {config.embed}, dropout {config.options.dropout}{shape}"),
             parameters_line(meta), labels_line(meta, vocab, meta["tags"]), *run_lines(meta, "token")]
 
 

@@ -10,6 +10,8 @@ is a miss); for other data, copying the source. The report plots the attention o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pathlib
 
 import numpy as np
@@ -25,18 +27,27 @@ from ..losses import softmax_cross_entropy
 from ..metrics import exact_match_and_cer
 from ..models.seq2seq import Seq2Seq
 from ..plots import plot_attention as draw_attention
-from .base import model_line, parameters_line, run_lines
+from .base import bidirectional_option, model_line, option, parameters_line, run_lines
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
-DEFAULTS = {"data": "dates", "cell": "gru", "embed": 32, "steps": 1000, "bidirectional": True, "attention": True}
-OPTIONS = ("attention", "bidirectional")  # the options of train.TASK_ONLY it takes
+DEFAULTS = {"data": "dates", "cell": "gru", "embed": 32, "steps": 1000}
+
+
+@dataclass
+class Options:
+    attention: bool = option(True, "the decoder attends to the encoder's states")
+    bidirectional: bool = bidirectional_option(True, "the encoder reads the source both ways")
+
+
+DATA = 'dates, or a source<TAB>target file'  # what --data takes
 WHAT = 'an encoder-decoder'  # what its model is, for messages
 NEXT = 'translate with: rnnkit predict {out} TEXT'  # what to run with a trained run
 
 
 def build_model(config, meta: dict) -> Seq2Seq:
     return Seq2Seq(len(Vocabulary.from_json(meta["source_vocab"])), len(Vocabulary.from_json(meta["target_vocab"])),
-                   config.cell, config.hidden, config.layers, config.bidirectional, config.embed, config.attention,
+                   config.cell, config.hidden, config.layers, config.options.bidirectional, config.embed,
+                   config.options.attention,
                    seed=config.seed)
 
 
@@ -152,8 +163,9 @@ class Task:
         sizes = "/".join(str(len(self.parts[p][0])) for p in ("train", "valid", "test"))
         c = self.config
         return (f"{self.corpus_name}: {sizes} train/valid/test pairs, {len(self.source_vocab)} source and "
-                f"{len(self.target_vocab)} target {c.level} tokens; {'bidirectional ' if c.bidirectional else ''}"
-                f"{c.cell} encoder-decoder{' with attention' if c.attention else ''}, {self.model.num_params:,} "
+                f"{len(self.target_vocab)} target {c.level} tokens; "
+                f"{'bidirectional ' if c.options.bidirectional else ''}{c.cell} encoder-decoder"
+                f"{' with attention' if c.options.attention else ''}, {self.model.num_params:,} "
                 "parameters")
 
     def report(self, run_dir, best_loss: float) -> list[str]:
@@ -182,10 +194,10 @@ class Task:
 
 def info(config, meta: dict) -> list[str]:
     source, target = (Vocabulary.from_json(meta[f"{side}_vocab"]) for side in ("source", "target"))
-    shape = (f"{', bidirectional encoder' if config.bidirectional else ''}"
-             f"{', attention' if config.attention else ', no attention'}")
+    shape = (f"{', bidirectional encoder' if config.options.bidirectional else ''}"
+             f"{', attention' if config.options.attention else ', no attention'}")
     return [f"task: translate ({WHAT})",
-            model_line(config, f", embedding {config.embed}, dropout {config.dropout}{shape}"), parameters_line(meta),
+            model_line(config, f", embedding {config.embed}{shape}"), parameters_line(meta),
             f"data: {meta['corpus']} ({source.level} level, source vocabulary {len(source)}, target vocabulary "
             f"{len(target)})", *run_lines(meta, source.level)]
 
@@ -215,7 +227,7 @@ def predict_texts(run, texts: list[str], beam: int | None = None, plot_attention
             raise ValueError("--plot-attention shows greedy decoding; it does not go with --beam")
         if folder.exists() and not folder.is_dir():
             raise ValueError(f"--plot-attention {str(plot_attention)!r} is a file; give a folder for the heat maps")
-        if not run.config.attention:
+        if not run.config.options.attention:
             raise ValueError("this run has no attention (trained with --no-attention)")
     outputs, weights = translate(run.model, run.meta, run.config.seq_len, texts, beam)
     if folder is not None:
