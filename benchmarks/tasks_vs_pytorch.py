@@ -35,7 +35,8 @@ from rnnkit.optim import Adam, clip_by_global_norm  # noqa: E402
 from rnnkit.tasks import make_task  # noqa: E402
 from rnnkit.tasks.classify import evaluate as evaluate_classifier  # noqa: E402
 from rnnkit.tasks.tag import evaluate as evaluate_tagger  # noqa: E402
-from rnnkit.train import TrainConfig, lr_at  # noqa: E402
+from rnnkit.config import TrainConfig  # noqa: E402
+from rnnkit.train import lr_at  # noqa: E402
 
 
 class TorchModel(torch.nn.Module):
@@ -249,20 +250,21 @@ def main():
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    options = {} if args.dropout is None or args.task == "translate" else {"dropout": args.dropout}
     config = TrainConfig(task=args.task, cell=args.cell, hidden=args.hidden, layers=args.layers,  # else its defaults
-                         dropout=args.dropout if args.task != "translate" else None, steps=args.steps)
+                         steps=args.steps, options=options)
 
     info = describe()
     task = make_task(config)
     if args.task == "translate":
         theirs = TorchSeq2Seq(config.cell, len(task.source_vocab), len(task.target_vocab), config.embed, config.hidden,
-                              config.layers, config.bidirectional, config.attention,
-                              task.model.layers["attention"].params["v"].size if config.attention else 0)
+                              config.layers, config.options.bidirectional, config.options.attention,
+                              task.model.layers["attention"].params["v"].size if config.options.attention else 0)
         copy_seq2seq(task.model, theirs)
     else:
         outputs = len(task.labels if args.task == "classify" else task.tags)
         theirs = TorchModel(args.task, config.cell, len(task.vocab), config.embed, config.hidden, config.layers,
-                            config.bidirectional, outputs, config.dropout)
+                            config.options.bidirectional, outputs, config.options.dropout)
         copy_weights(task.model, theirs)
     torch.manual_seed(config.seed)
     batch = task.batches.batch(0, 0)

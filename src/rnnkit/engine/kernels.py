@@ -307,9 +307,8 @@ def _emit_block(builder, rows, fetching, a_int, lda, p_int, x_int, ldx, bias_int
     """The LLVM IR of C[rows x WIDTH] = X + bias + A[rows x K] @ P[K x WIDTH] (see ``_block``), from the
     builder's current block; it leaves the builder at the end of the product. The loop takes UNROLL steps of k
     a pass: taking one, LLVM computed the ROWS addresses in A anew at every step, integer work that on Intel
-    cores shares the ports of the FMAs (one core, B 64, K 256, 4H 1024: 136-141 -> 150-158 GFLOP/s with
-    AVX-512, 92-94 -> 95-97 with AVX2 emulated). ``fetching`` (a Python bool): also ask for the panel's rows
-    AHEAD rows on."""
+    cores shares the ports of the FMAs. ``fetching`` (a Python bool): also ask for the panel's rows AHEAD rows
+    on."""
     f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
     vec = ir.VectorType(f32, LANES)
     A, P, X, bias, C = (builder.inttoptr(v, f32.as_pointer()) for v in (a_int, p_int, x_int, bias_int, c_int))
@@ -332,9 +331,10 @@ def _emit_block(builder, rows, fetching, a_int, lda, p_int, x_int, ldx, bias_int
     def step(k, acc):  # acc + A[:, k] P[k, :]
         panel = [builder.load(vector_at(P, builder.mul(k, ir.Constant(i64, WIDTH)), 1, v), align=4) for v in range(2)]
         if fetching:
+            row = builder.mul(builder.add(k, ir.Constant(i64, AHEAD)), ir.Constant(i64, WIDTH))
             for v in range(0, 2, 64 // (4 * LANES)):
-                ahead = vector_at(P, builder.mul(builder.add(k, ir.Constant(i64, AHEAD)), ir.Constant(i64, WIDTH)), 1, v)
-                builder.call(prefetch, [builder.bitcast(ahead, byte_pointer)] + [ir.Constant(i32, n) for n in (0, 3, 1)])
+                ahead = builder.bitcast(vector_at(P, row, 1, v), byte_pointer)
+                builder.call(prefetch, [ahead] + [ir.Constant(i32, n) for n in (0, 3, 1)])
         new = []
         for r in range(rows):
             a = builder.load(builder.gep(rows_of_a[r], [k]))
@@ -386,9 +386,8 @@ def _block(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, 
     2 ROWS accumulators of LANES floats sum the products in the order k = 0, 1, ..., K-1 (fma); then
     C = (X + bias) + sum. X's cache lines are fetched as the block starts (it streams from memory; loaded
     before the loop it stalled every block). With ``fetch`` 1 (the first block to read a slice of a panel,
-    which the next blocks then find in L1), the loop also asks for the panel's rows AHEAD rows on: W_h of
-    H 512 (4 MB) is not in L2, and the hardware did not fetch its slices early enough (one core, B 64,
-    K 512, 4H 2048: 121-126 -> 130-135 GFLOP/s; at K 256 no change)."""
+    which the next blocks then find in L1), the loop also asks for the panel's rows AHEAD rows on: a W_h
+    larger than L2 (4 MB at H 512) came from memory later than the FMAs needed it."""
 
     def codegen(context, builder, signature, args):
         *operands, fetch = args
