@@ -12,7 +12,9 @@ from dataclasses import fields
 from . import generate
 from .checkpoint import CheckpointError
 from .data import Vocabulary
+from .engine import tuning
 from .interop import distributed
+from .lab import command as lab_command
 from .config import SHARED_DEFAULTS, TrainConfig, option_owners, task_options
 from .options import flag
 from .runs import load_run
@@ -82,20 +84,7 @@ def build_parser(task: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write (an encoder-decoder "
                         "writes FILE-encoder.onnx and FILE-decoder-step.onnx)")
 
-    lab = commands.add_parser("lab", help="experiments that show vanishing and exploding gradients, memory, gates")
-    lab.add_argument("experiment", choices=("gradients", "memory", "clipping", "gates"))
-    lab.add_argument("--out", required=True, help="folder for the JSON, the PNG and the runs")
-    lab.add_argument("--task", choices=("adding", "copy", "first"), default="adding", help="memory: the problem")
-    lab.add_argument("--lengths", default="50,100,200,400", help="memory: sequence lengths T, comma-separated")
-    lab.add_argument("--length", type=int, default=200, help="gradients: the sequence length T")
-    lab.add_argument("--cells", default="rnn,gru,lstm", help="gradients, memory: cells, comma-separated")
-    lab.add_argument("--steps", type=int, help="training steps of each run")
-    lab.add_argument("--lr", type=float, help="learning rate (clipping: of plain SGD)")
-    lab.add_argument("--text", default="Maximilian", help="gates: the input to show")
-    lab.add_argument("--run", dest="lab_run", metavar="RUN", help="gates: a trained language model to look into")
-    lab.add_argument("--init", choices=("chrono", "standard"), default="chrono",
-                     help="memory: the gated cells' biases, chrono (default) or the layers' own (forget bias 1)")
-    lab.add_argument("--seed", type=int, default=0)
+    lab_command.add_parser(commands)
     return parser
 
 
@@ -153,7 +142,7 @@ def main(argv=None) -> int:
         elif extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return {"train": cmd_train, "sample": cmd_sample, "predict": cmd_predict, "score": cmd_score,
-                "eval": cmd_eval, "info": cmd_info, "export": cmd_export, "lab": cmd_lab}[args.command](args)
+                "eval": cmd_eval, "info": cmd_info, "export": cmd_export, "lab": lab_command.run}[args.command](args)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     except (ValueError, TypeError, CheckpointError, Diverged, OSError, ImportError) as error:
@@ -358,32 +347,10 @@ def cmd_info(args) -> int:
     run = load_run(args.run, which="last")
     for line in MODULES[run.task].info(run.config, run.meta):
         print(line)
-    _info_engine(run.config)
+    if run.config.cell == "lstm":  # the one cell with an engine
+        for line in tuning.describe(run.config.hidden):
+            print(line)
     return 0
-
-
-def _info_engine(c) -> None:
-    """Which loop runs this model's LSTM layers on this machine, as measured (``engine/tuning.py``)."""
-    from .engine import kernels, persistent, tuning
-
-    if c.cell != "lstm":
-        return
-    if persistent.mode != "auto":
-        print(f"engine: RNNKIT_PERSISTENT={persistent.mode}")
-        return
-    if kernels.ISA is None:
-        print("engine: the layer's loop (no microkernel is tuned for this CPU's instruction set)")
-        return
-    found = [(key.split(" | ")[-1], made) for key, made in sorted(tuning.kept().items())
-             if key.startswith(tuning.machine(kernels.ISA)) and f" H {c.hidden} " in key]
-    if not found:
-        print(f"engine: not measured on this machine for H {c.hidden} yet (the first call of each shape measures)")
-        return
-    print(f"engine on this machine ({kernels.ISA}), as measured and kept in {tuning.path()}:")
-    names = {"loop": "the layer's loop", "rows": "persistent, rows shared", "units": "persistent, units shared"}
-    for shape, made in found:
-        times = ", ".join(f"{names.get(way, way)} {ms:.2f} ms" for way, ms in made["ms"].items())
-        print(f"  {shape}: {names.get(made['choice'], made['choice'])} ({times})")
 
 
 RUN_STATE = ("config", "step", "total_steps", "position", "optimizer_steps", "rng", "best_valid_loss")
@@ -405,57 +372,6 @@ def cmd_export(args) -> int:
 def _spelled_out(vocab: Vocabulary) -> dict:
     """A vocabulary as a runtime without rnnkit needs it: every token by id, the specials' ids."""
     return {"level": vocab.level, "itos": vocab.itos, "pad": vocab.pad, "eos": vocab.eos, "unk": vocab.unk}
-
-
-def _int_list(flag: str, text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"{flag} must be comma-separated positive ints, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise ValueError(f"{flag} must be comma-separated positive ints, got {text!r}")
-    return values
-
-
-def cmd_lab(args) -> int:
-    from . import lab
-    from .lab import clipping, gates, gradients, memory
-
-    options = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
-    for name, value in options.items():
-        if not value > 0:
-            raise ValueError(f"--{name} must be positive, got {value}")
-    cells = args.cells.split(",")
-    unknown = sorted(set(cells) - set(lab.CELL_NAMES))
-    if unknown or not cells:
-        raise ValueError(f"--cells must be among {', '.join(lab.CELL_NAMES)}, got {args.cells!r}")
-    out = pathlib.Path(args.out)
-    if args.experiment == "memory":
-        result = memory.run(out, args.task, _int_list("--lengths", args.lengths), cells=cells, seed=args.seed,
-                            init=args.init, **options)
-        for r in result["runs"]:
-            print(f"{r['cell']:<5} T={r['T']:<4} {r['params']:>7,} parameters  test loss {r['test_loss']:.5f}  "
-                  f"(remembering nothing: {r['baseline']:.5f})")
-    elif args.experiment == "gradients":
-        if args.length < 2:
-            raise ValueError(f"--length must be at least 2, got {args.length}")
-        result = gradients.run(out, args.length, cells=cells, seed=args.seed, **options)
-        for cell, entry in result["cells"].items():
-            h0, h1 = entry["initial"]["h"], entry["trained"]["h"]
-            print(f"{cell:<5} ||dL/da<1>|| / ||dL/da<T>||: {h0[0] / h0[-1]:.2e} at initialisation, "
-                  f"{h1[0] / h1[-1]:.2e} trained (test MSE {entry['test_loss']:.5f})")
-    elif args.experiment == "clipping":
-        result = clipping.run(out, seed=args.seed, **options)
-        for r in result["runs"]:
-            fate = (f"diverged at step {r['diverged_at']}" if r["diverged_at"]
-                    else f"best validation {r['best_valid_loss']:.4f}")
-            print(f"clipping {r['clip_mode']:<5}: {fate}; {r['clipped_share']:.0%} of steps clipped")
-    else:
-        result = gates.run(out, args.text, args.lab_run, seed=args.seed,
-                           **{k: v for k, v in options.items() if k == "steps"})
-        print(f"{result['cell']} gates over {result['text']!r}, {len(result['units'])} units")
-    print(f"results in {out}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

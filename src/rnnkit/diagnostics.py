@@ -84,9 +84,9 @@ class Recording:
 
 def _batch_first(time_major, direction: int, lengths) -> np.ndarray:
     """A copy of (T, B, H) as (B, T, H), a reverse direction's put back in the sequence's time order."""
-    from .layers.recurrent import _reverse
+    from .layers.time_loop import reverse
 
-    array = _reverse(time_major, lengths) if direction else time_major
+    array = reverse(time_major, lengths) if direction else time_major
     return np.ascontiguousarray(array.transpose(1, 0, 2))
 
 

@@ -522,7 +522,7 @@ def _product(A, X, bias, panels, lo, hi, C, offset, width, zeros):
 @_worker
 def persistent_lstm_forward(r0, r1, lo, hi, sharing, panels_x, panels_h, x, gates, bias, zero_row, zero_bias, hs, cs,
                             tanh_c, keep, valid, p_i, p_f, p_o, counter):
-    """One worker's share of every step of ``layers.recurrent._forward_direction``'s loop: rows [r0, r1) of
+    """One worker's share of every step of ``layers.time_loop.forward_direction``'s loop: rows [r0, r1) of
     the batch and units [a, e) = [32 lo, 32 hi). Its columns of z<t> = b + x<t> @ W_x + h<t-1> @ W_h (a to e
     of each gate block), then ``lstm_gates_row`` on them, as the loop runs it on a whole row. gates[t]
     (gates[0] unless ``keep``) gets z<t>, then the gate outputs. b + x<t+1> @ W_x, which needs no h, is done
@@ -551,7 +551,7 @@ def persistent_lstm_forward(r0, r1, lo, hi, sharing, panels_x, panels_h, x, gate
 def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_prev, valid, p_i, p_f, p_o, d,
                              zero_row, zero_bias, panels_x, dx, counter):
     """One worker's share (rows [r0, r1), units [32 lo, 32 hi)) of every step of
-    ``layers.recurrent._backward_direction``'s loop, from T-1 down to 0. ``d`` (2, 2, B, H) holds (dh, dc)
+    ``layers.time_loop.backward_direction``'s loop, from T-1 down to 0. ``d`` (2, 2, B, H) holds (dh, dc)
     twice, the gradients read and those written in turn; d[1] holds the gradient of the final state on entry,
     and d[(T-1) % 2] that of the initial state on return. ``zero_row`` and ``zero_bias``, zeros at least H
     wide (and F), start dz<t> @ W_h.T (and dz<t> @ W_x.T) from nothing. Workers that share units meet before

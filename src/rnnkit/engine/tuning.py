@@ -143,3 +143,23 @@ def _save(key: str, made: dict) -> dict:
     except OSError as error:
         log.warning("could not keep the engine's choice in %s (%s)", path(), error)
         return made
+
+
+def describe(hidden: int) -> list[str]:
+    """Which loop runs an LSTM of ``hidden`` units on this machine, as measured and kept (``rnnkit info``)."""
+    from . import kernels, persistent
+
+    if persistent.mode != "auto":
+        return [f"engine: RNNKIT_PERSISTENT={persistent.mode}"]
+    if kernels.ISA is None:
+        return ["engine: the layer's loop (no microkernel is tuned for this CPU's instruction set)"]
+    found = [(key.split(" | ")[-1], made) for key, made in sorted(kept().items())
+             if key.startswith(machine(kernels.ISA)) and f" H {hidden} " in key]
+    if not found:
+        return [f"engine: not measured on this machine for H {hidden} yet (the first call of each shape measures)"]
+    names = {"loop": "the layer's loop", "rows": "persistent, rows shared", "units": "persistent, units shared"}
+    lines = [f"engine on this machine ({kernels.ISA}), as measured and kept in {path()}:"]
+    for shape, made in found:
+        times = ", ".join(f"{names.get(way, way)} {ms:.2f} ms" for way, ms in made["ms"].items())
+        lines.append(f"  {shape}: {names.get(made['choice'], made['choice'])} ({times})")
+    return lines

@@ -1,4 +1,4 @@
-"""Recurrent layers: the one time loop, shared by RNN, GRU and LSTM, deep and bidirectional.
+"""Recurrent layers: RNN, GRU and LSTM, deep and bidirectional, over the one time loop (``time_loop.py``).
 
 Shapes (batch-first in the public API, time-major inside):
 
@@ -7,14 +7,7 @@ Shapes (batch-first in the public API, time-major inside):
 B batch, T time steps, F input features, H hidden units, L layers, D directions (2 if bidirectional).
 State rows are ordered as in PyTorch: layer 0 forward, layer 0 reverse, layer 1 forward, ...
 
-For each layer and direction the loop (1) projects the inputs of all steps at once, ``x @ W_x + b``, in one
-GEMM (the LSTM adds b in its step), (2) runs the cell step by step, saving what backward needs, and (3) in backward, runs the steps in
-reverse and hands the per-step gate gradients to the cell, which forms the weight gradients in one GEMM.
-
-For a float32 LSTM whose hidden size is a multiple of 32, on 8 steps or more, steps (1) to (3) run as one
-compiled call forward and one backward, the cores sharing the work (``engine/persistent.py``: the same
-equations, the same results up to float32 rounding); float64, the other cells, short sequences and a
-recording keep the loop below.
+Each layer and direction runs the one time loop (``time_loop.py``) over the sequences.
 
 Masks mark right-padded sequences of different lengths: at a padded step the state is carried unchanged,
 the output is zero and nothing there receives gradient. The reverse direction reads each sequence from its
@@ -23,17 +16,16 @@ own last valid step back to its first (as ``pack_padded_sequence`` does in PyTor
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 import numpy as np
 
 from .. import _checks
 from ..cells import GRUCell, LSTMCell, RNNCell
-from ..engine import persistent
 from ..engine.workspace import Workspace
-from .base import Layer, rows_times
+from .base import Layer
 from .dropout import Dropout
+from .time_loop import backward_direction, forward_direction, reverse
 
 
 class Recurrent(Layer):
@@ -95,20 +87,22 @@ class Recurrent(Layer):
         workspace = self._workspaces[bool(training)]
         seq = x.transpose(1, 0, 2)  # time-major (T, B, F)
         if training:  # the cache keeps the input: a copy of its own
-            seq = _copy(seq, workspace.get("x", seq.shape))
+            copy = workspace.get("x", seq.shape)
+            copy[...] = seq
+            seq = copy
         finals = [np.empty_like(s) for s in states0]
         caches = []
         for layer in range(self.num_layers):
             outputs, layer_cache = [], []
             for direction in range(self.num_directions):
                 row = layer * self.num_directions + direction
-                inp = _reverse(seq, lengths) if direction else seq
+                inp = reverse(seq, lengths) if direction else seq
                 record = None if self.recorder is None else self.recorder.forward_hook(self, layer, direction, lengths)
-                y, final, cache = _forward_direction(
+                y, final, cache = forward_direction(
                     self.cell, self._group(self.params, layer, direction), inp,
                     tuple(s[row] for s in states0), mask_tm, training, workspace.scope(f"{layer}.{direction}"), record,
                 )
-                outputs.append(_reverse(y, lengths) if direction else y)
+                outputs.append(reverse(y, lengths) if direction else y)
                 layer_cache.append(cache)
                 for dst, src in zip(finals, final):
                     dst[row] = src
@@ -179,13 +173,13 @@ class Recurrent(Layer):
                 row = layer * self.num_directions + direction
                 dy_dir = dseq[:, :, direction * H : (direction + 1) * H]
                 record = None if self.recorder is None else self.recorder.backward_hook(self, layer, direction, lengths)
-                dx, d0 = _backward_direction(
+                dx, d0 = backward_direction(
                     self.cell, self._group(self.params, layer, direction),
                     self._group(self.grads, layer, direction), caches[layer][direction],
-                    _reverse(dy_dir, lengths) if direction else dy_dir, tuple(s[row] for s in dstates),
+                    reverse(dy_dir, lengths) if direction else dy_dir, tuple(s[row] for s in dstates),
                     workspace.scope(f"{layer}.{direction}"), record,
                 )
-                dx = _reverse(dx, lengths) if direction else dx
+                dx = reverse(dx, lengths) if direction else dx
                 dinput = dx if dinput is None else dinput + dx
                 for dst, src in zip(dstates0, d0):
                     dst[row] = src
@@ -229,141 +223,6 @@ class Recurrent(Layer):
         if np.any(mask[:, 1:] & ~mask[:, :-1]):
             raise ValueError("mask must be right-padded: each row True for its first steps, then False")
         return np.ascontiguousarray(mask.T)[:, :, None], mask.sum(axis=1)
-
-
-def _copy(source: np.ndarray, out: np.ndarray) -> np.ndarray:
-    out[...] = source
-    return out
-
-
-def _reverse(seq: np.ndarray, lengths) -> np.ndarray:
-    """Each sequence of (T, B, ...) reversed within its own length; padded steps stay where they are."""
-    if lengths is None:
-        return seq[::-1]
-    T, B = seq.shape[:2]
-    t = np.arange(T)[:, None]
-    index = np.where(t < lengths, lengths - 1 - t, t)  # (T, B); an involution, so it undoes itself
-    return seq[index, np.arange(B)]
-
-
-def _forward_direction(cell, p, x, state0, mask, keep, buffer, record=None):
-    """One direction over time-major x (T, B, F). Returns (y (T, B, H), final state, cache or None).
-
-    ``y`` and the cache live in the workspace behind ``buffer``; the final state is a fresh array.
-    ``record(states, gates)``, when given, sees every step's states and the gate outputs (time-major).
-    The loop runs here or as one compiled call, the cores sharing the work (``persistent.plan``).
-    """
-    engine = persistent.plan(cell, p, record, x.shape, keep, _trial(cell, p, x, state0, mask, keep))
-    return _run_direction(cell, p, x, state0, mask, keep, buffer, record, engine)
-
-
-def _trial(cell, p, x, state0, mask, keep):
-    """``trial(engine)`` for ``persistent.plan`` to choose by: the seconds this call takes with ``engine`` (a
-    Plan, or None for the layer's loop), forward and, when training, backward, on the call's own inputs and
-    weights, in a workspace of its own per way, kept from one trial to the next (as a layer keeps its own)."""
-    spaces, scratch = {}, {}
-
-    def trial(engine):
-        if engine not in spaces:  # plans are made once per (H, workers, split): one per way
-            spaces[engine] = Workspace(x.dtype)
-        buffer = spaces[engine].scope("trial")
-        if keep and not scratch:
-            scratch["g"] = {name: np.zeros_like(value) for name, value in p.items()}
-            scratch["dy"] = np.ones((*x.shape[:2], cell.hidden_size), x.dtype)
-            scratch["dstate"] = tuple(np.zeros_like(s) for s in state0)
-        start = time.perf_counter()
-        y, _, cache = _run_direction(cell, p, x, state0, mask, keep, buffer, None, engine)
-        if keep:
-            _backward_direction(cell, p, scratch["g"], cache, scratch["dy"], scratch["dstate"], buffer)
-        return time.perf_counter() - start
-
-    return trial
-
-
-def _run_direction(cell, p, x, state0, mask, keep, buffer, record, engine):
-    """``_forward_direction``'s loop, in ``engine`` (a ``persistent.Plan``) or, when it is None, here."""
-    T, B, F = x.shape
-    H = cell.hidden_size
-    states = tuple(buffer(f"state_{name}", (T + 1, B, H)) for name in cell.state_names)  # [t + 1]: after step t
-    for s, s0 in zip(states, state0):
-        s[0] = s0
-    saved = cell.new_saved(T if keep else 1, B, buffer)
-    if not x.flags.c_contiguous and (engine is None or x.strides[2] != x.itemsize):
-        x = _copy(x, buffer("x", x.shape))  # the engine reads rows of x in place, wherever they are
-    if engine is not None:  # it projects the inputs itself, step by step, and keeps the gates only to train
-        gates = buffer("by_gate", (T if keep else 1, B, cell.n_gates * H))
-        engine.forward(cell, p, x, gates, states, saved, mask, keep, buffer)
-        saved["engine"] = engine
-        return _forward_outputs(x, mask, states, saved, keep, buffer)
-    xw = buffer("by_gate", (T, B, cell.n_gates * H))  # the GRU and LSTM write their gates over it; then dz
-    np.matmul(x.reshape(T * B, F), p["W_x"], out=xw.reshape(T * B, -1))
-    if not cell.adds_bias:
-        xw += p["b"]
-    padded = None if mask is None else ~mask
-    with np.errstate(over="ignore"):
-        for t in range(T):
-            prev, new = [s[t] for s in states], [s[t + 1] for s in states]
-            cell.step(p, xw[t], prev, new, saved, t if keep else 0)
-            if padded is not None:  # padded steps carry the state unchanged
-                for n, old in zip(new, prev):
-                    np.copyto(n, old, where=padded[t])
-    if record is not None:
-        record(states, xw)
-    return _forward_outputs(x, mask, states, saved, keep, buffer)
-
-
-def _forward_outputs(x, mask, states, saved, keep, buffer):
-    """(y, final state, cache) of ``_forward_direction`` once its loop has run."""
-    T = x.shape[0]
-    y = states[0][1:]
-    if mask is not None:
-        y = np.multiply(y, mask, out=buffer("y", y.shape))
-    cache = (x, mask, states, saved) if keep else None
-    return y, tuple(s[T].copy() for s in states), cache
-
-
-def _backward_direction(cell, p, g, cache, dy, dstate, buffer, record=None):
-    """Backward of ``_forward_direction``: returns (dx (T, B, F), gradient of the initial state).
-    ``record(t, d)``, when given, sees the whole gradient reaching each step's state, dL/dh<t> (and dL/dc<t>)."""
-    x, mask, states, saved = cache
-    valid = None if mask is None else mask.astype(x.dtype)
-    factors, dz = cell.backward_factors(p, saved, states, valid, buffer)  # dz: written over factors or gates
-    if mask is not None:
-        dy = np.multiply(dy, valid, out=buffer("dy", dy.shape))  # padded outputs are constants: no gradient
-    engine, dx = saved.get("engine"), None
-    if engine is None or record is not None:  # a recording needs every step's gradients: the layer's loop
-        d = _backward_loop(cell, p, factors, dz, dy, dstate, valid, buffer, record)
-    else:
-        d, dx = engine.backward(cell, p, factors, dz, dy, dstate, buffer)
-    cell.weight_grads(p, g, x, states, saved, factors, dz, buffer)
-    if dx is None:
-        dx = rows_times(dz, p["W_x"].T)
-    return dx, tuple(d)  # dx and d may live in the workspace: the caller copies them
-
-
-def _backward_loop(cell, p, factors, dz, dy, dstate, valid, buffer, record):
-    """The steps of ``_backward_direction`` from T-1 down to 0; returns the gradient of the initial state."""
-    T, B = dy.shape[:2]
-    factors["W_h_T"] = buffer("W_h_T", p["W_h"].shape[::-1])
-    factors["W_h_T"][...] = p["W_h"].T  # contiguous, the per-step dz @ W_h.T runs 25-40% faster than on a view
-    carried = None if valid is None else 1.0 - valid
-    # gradients reaching the states: two sets of buffers in turn, the one read and the one written
-    turns = [[buffer(f"d{k}.{name}", (B, cell.hidden_size)) for name in cell.state_names] for k in (0, 1)]
-    d = turns[1]
-    for dst, src in zip(d, dstate):
-        dst[...] = src
-    carry = buffer("carry", (B, cell.hidden_size))
-    for t in reversed(range(T)):
-        d[0] += dy[t]
-        if record is not None:
-            record(t, d)
-        d_prev = turns[(T - 1 - t) % 2]
-        cell.step_backward(p, d, factors, t, dz[t], d_prev)
-        if carried is not None:  # a padded step passed its state through unchanged, and so its gradient
-            for dp, v in zip(d_prev, d):
-                dp += np.multiply(v, carried[t], out=carry)
-        d = d_prev
-    return d
 
 
 class RNN(Recurrent):

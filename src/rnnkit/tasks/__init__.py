@@ -24,7 +24,9 @@ metadata, so that vocabularies and labels stay as they were). It has
     describe()                     one line: data, vocabulary, model
     report(run_dir, best_loss)     final lines: held-out metrics beside the baseline a user would reach for
 
-and its module a ``build_model(config, meta)`` that rebuilds the model of a saved run without its data.
+and its module a ``build_model(config, meta)`` that rebuilds the model of a saved run without its data. What
+else a task module declares (its defaults, options, data, and its verbs for a trained run) is
+``base.TaskModule``. Adding a task is adding its module here, in ``MODULES``.
 """
 
 from __future__ import annotations
