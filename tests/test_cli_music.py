@@ -8,33 +8,24 @@ from fractions import Fraction
 import mido
 import numpy as np
 import pytest
-from music21 import converter, key, meter, note, stream
+from music21 import converter
 
 from rnnkit.cli import main
 from rnnkit.data.music_encodings import is_note_token, split_note
-from rnnkit.music_files import write_piece
 from rnnkit.improvise import improvise
+from rnnkit.music_files import write_piece
 from rnnkit.runs import load_run
+from fixtures.make_runs import tunes
 from test_cli import one_error_line
 from test_train import sigterm_after
 
 TINY = ["--hidden", "16", "--batch-size", "8", "--seq-len", "16", "--lr", "0.02", "--eval-every", "20"]
-SCALE = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """Thirty two-bar tunes in C, a random walk on the scale in halves and quarters, as MIDI."""
-    folder = tmp_path_factory.mktemp("tunes")
-    rng = np.random.default_rng(0)
-    for i in range(30):
-        part, step = stream.Part(), 3
-        part.append([key.Key("C"), meter.TimeSignature("4/4")])
-        for _ in range(8):
-            step = int(np.clip(step + rng.integers(-2, 3), 0, 7))
-            part.append(note.Note(SCALE[step], quarterLength=float(rng.choice([1.0, 2.0]))))
-        part.write("midi", fp=str(folder / f"tune{i:02d}.mid"))
-    return folder
+    return tunes(tmp_path_factory.mktemp("tunes"), 30)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ Backward, with dh and dc the gradients reaching h<t> and c<t>:
 
 Per step, one GEMM and one compiled loop over the batch rows (numba, ``engine/kernels.py``) that does all of the
 element-wise rest, b included. With NumPy that rest was about a dozen ufunc calls, plus a pass over all
-steps for the backward factors, and a small LSTM step ran 2-3x slower than PyTorch's fused oneDNN kernel.
+steps for the backward factors, and a small LSTM step ran far slower than PyTorch's fused oneDNN kernel.
 Without peepholes the kernels get zero p_*. On padded steps (``valid`` 0) every dz is zero, and the layer
 carries dh and dc past them. In float32 with H a multiple of 32, the layer runs these steps in
 ``engine/persistent.py`` instead, which calls the same row kernels (``lstm_gates_row``, ``lstm_backward_row``).

@@ -14,8 +14,7 @@ Why float32 does not call the C library: numba compiles ``expf`` and ``tanhf`` i
 element (SIMD versions need Intel's SVML, which PyPI's llvmlite is built without), and a kernel so compiled
 was slower than NumPy's SIMD ufuncs. The rational fit is only multiplications, additions and one division,
 so the loops that use it compile to SIMD instructions. Its Horner steps are fused multiply-adds (``_fma``,
-rounded once): the LSTM's forward rows took 2.35-2.45 instead of 2.7-2.8 ns per unit (B 64, H 256, best of 300
-calls). Written out, not left to the compiler: with numba's ``fastmath={"contract"}`` LLVM chose which
+rounded once), measurably faster than a multiply and an add (benchmarks/README.md). Written out, not left to the compiler: with numba's ``fastmath={"contract"}`` LLVM chose which
 products to fuse differently when it compiled a kernel afresh and when it had compiled the copy in numba's
 cache, so a seeded run's first float32 results differed from its later ones (``tests/test_kernels.py``).
 Measured against float64 over [-12, 12] (``tests/test_kernels.py``): tanh within 6 ulp, σ within an absolute
@@ -291,7 +290,7 @@ def instruction_set() -> str | None:
 # fit in the vector registers beside the two vectors of a panel row and one broadcast element of A.
 # AVX-512 has 32 registers of 16 floats: 8 x 32, 16 accumulators. AVX2 has 16 of 8: 6 x 16, 12 accumulators
 # (the shape of BLIS's Haswell sgemm kernel). 8 x 32 compiled for AVX2 needs 32 registers and spilled on every
-# k: the engine then took 1.8-2.1x the layer's loop's time (benchmarks/README.md). Elsewhere (no tuned shape)
+# k, slower than the layer's loop (benchmarks/README.md). Elsewhere (no tuned shape)
 # the engine runs only when forced, with the AVX2 shape.
 ISA = instruction_set()
 ROWS, LANES = (8, 16) if ISA == "avx512" else (6, 8)
@@ -379,6 +378,20 @@ def _emit_block(builder, rows, fetching, a_int, lda, p_int, x_int, ldx, bias_int
             builder.store(builder.fadd(start, new[r][v]), vector_at(C, ldc, r, v), align=4)
 
 
+def _emit_switch(builder, value, cases, emit):
+    """The IR that runs ``emit(case)`` for the one of ``cases`` (ints known when compiling) that ``value`` (an
+    int64 known when running) holds, and nothing for any other value; the builder goes on after it."""
+    after = builder.append_basic_block("switch.done")
+    switch = builder.switch(value, after)
+    for case in cases:
+        block = builder.append_basic_block(f"case.{case}")
+        switch.add_case(ir.Constant(ir.IntType(64), case), block)
+        builder.position_at_end(block)
+        emit(case)
+        builder.branch(after)
+    builder.position_at_end(after)
+
+
 @intrinsic
 def _block(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, depth, fetch):
     """C[ROWS x WIDTH] = X[ROWS x WIDTH] + bias[WIDTH] + A[ROWS x K] @ P[K x WIDTH]: float32 at these addresses,
@@ -391,15 +404,7 @@ def _block(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, ldc, 
 
     def codegen(context, builder, signature, args):
         *operands, fetch = args
-        after = builder.append_basic_block("block.done")
-        switch = builder.switch(fetch, after)
-        for fetching in (0, 1):
-            case = builder.append_basic_block(f"block.fetching{fetching}")
-            switch.add_case(ir.Constant(ir.IntType(64), fetching), case)
-            builder.position_at_end(case)
-            _emit_block(builder, ROWS, fetching, *operands)
-            builder.branch(after)
-        builder.position_at_end(after)
+        _emit_switch(builder, fetch, (0, 1), lambda fetching: _emit_block(builder, ROWS, fetching, *operands))
         return context.get_dummy_value()
 
     return types.void(*[types.intp] * 10), codegen
@@ -412,15 +417,7 @@ def _block_rows(typingctx, a_addr, lda, p_addr, x_addr, ldx, bias_addr, c_addr, 
 
     def codegen(context, builder, signature, args):
         *operands, count = args
-        after = builder.append_basic_block("rows.done")
-        switch = builder.switch(count, after)
-        for r in range(1, ROWS):
-            case = builder.append_basic_block(f"rows.{r}")
-            switch.add_case(ir.Constant(ir.IntType(64), r), case)
-            builder.position_at_end(case)
-            _emit_block(builder, r, False, *operands)
-            builder.branch(after)
-        builder.position_at_end(after)
+        _emit_switch(builder, count, range(1, ROWS), lambda rows: _emit_block(builder, rows, False, *operands))
         return context.get_dummy_value()
 
     return types.void(*[types.intp] * 10), codegen
@@ -462,10 +459,8 @@ def _yield_core(typingctx):
 
 
 # No reference counting (``_nrt=False``): the workers slice rows of the same arrays, and counting each view
-# in and out is an atomic add on the parent's count, a cache line both cores wrote in turn (the element-wise
-# part of a backward over 32 sequences of 64 steps, H = 256: 5.4-6.2 ms on two workers, 3.7-4.2 on one, and
-# 2.5-2.9 on two without counts).
-# Nothing here allocates, so nothing needs the counts.
+# in and out is an atomic add on the parent's count, a cache line both cores wrote in turn: two workers were
+# slower than one until the counts went (benchmarks/README.md). Nothing here allocates, so nothing needs them.
 WORKER_OPTIONS = dict(nogil=True, error_model="numpy", boundscheck=False, _nrt=False)
 _worker = njit(cache=True, **WORKER_OPTIONS)
 
@@ -564,7 +559,7 @@ def persistent_lstm_backward(r0, r1, lo, hi, sharing, panels, dz, dy, tanh_c, c_
     zero = np.intp(0)  # typed int64: a literal 0 as an argument makes numba compile _product again for it
     for t in range(T - 1, -1, -1):
         # indexed, not unpacked: unpacking gives views of unknown layout, which kept the element-wise loop
-        # from vectorising (5 against 1.2 ns per unit)
+        # from vectorising
         dh, dc = d[(T - t) % 2, 0], d[(T - t) % 2, 1]
         dh_prev, dc_prev = d[(T - 1 - t) % 2, 0], d[(T - 1 - t) % 2, 1]
         for b in range(r0, r1):

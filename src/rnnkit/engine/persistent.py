@@ -90,8 +90,7 @@ class Plan:
     ("units"). A worker that owns whole rows owns all their units and needs no other; one that owns units
     [32 lo, 32 hi) of every row meets the others once per step. Units go in whole chunks of 32, which start on
     128-byte boundaries, so no two workers write one cache line. Which is faster depends on the machine and
-    the shape (at B 64, T 100: rows by 4% at H 256 with AVX-512, units by 6% at H 512 with AVX-512 and AVX2,
-    in one process, best of 7 calls), so ``plan`` measures both."""
+    the shape (benchmarks/README.md), so ``plan`` measures both."""
 
     def __init__(self, hidden_size: int, count: int, split: str):
         self.hidden_size, self.count, self.split = hidden_size, count, split

@@ -3,7 +3,7 @@ measured once per machine, then kept.
 
 Which is faster depends on the CPU (its vector registers, caches and cores), on the shape (batch, steps, input
 and hidden sizes), on training or inference, and on what else runs beside the workers; a rule written on one
-machine was wrong on another (the engine took 1.8x the loop's time on an AVX2 CPU it had been turned on for).
+machine was wrong on another (the engine was slower than the loop on an AVX2 CPU it had been turned on for).
 So, as cuDNN's benchmark mode and FFTW's plans do, the first call of a layer at a shape the machine has not
 seen runs that call every way it can run, a few times each on the call's own inputs (``measure``), and the
 fastest serves every later call of that shape.
