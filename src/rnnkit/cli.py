@@ -9,7 +9,6 @@ import sys
 from dataclasses import fields
 
 
-from . import generate
 from .checkpoint import CheckpointError
 from .data import Vocabulary
 from .engine import tuning
@@ -315,15 +314,12 @@ def cmd_predict(args) -> int:
 
 def cmd_score(args) -> int:
     texts = _texts(args, "score")
-    run = _load(args.run, "score", tuple(name for name, m in MODULES.items() if hasattr(m, "generator")))
-    model, meta = run.module.generator(run, args.label, args.run), run.meta
-    vocab = Vocabulary.from_json(meta["vocab"])
-    unit = "char" if vocab.level == "char" else "token"
+    run = _load(args.run, "score", tuple(name for name, m in MODULES.items() if hasattr(m, "score_texts")))
+    records = run.module.score_texts(run, args.run, texts, label=args.label)
+    unit = records[0]["unit"]
     print(f"{'log P':>10} {'ppl':>9} {'bits/' + unit:>10}  text")
-    for text in texts:
-        log_prob, n = generate.score(model, vocab, meta["start"], text, eos_at_end=meta["mode"] == "lines")
-        s = generate.summary(log_prob, n)
-        print(f"{log_prob:10.3f} {s['perplexity']:9.3f} {s['bits']:10.3f}  {text}")
+    for r in records:
+        print(f"{r['log_prob']:10.3f} {r['perplexity']:9.3f} {r['bits']:10.3f}  {r['text']}")
     return 0
 
 

@@ -47,10 +47,11 @@ class TaskModule(Protocol):
 #   predict_texts(run, texts, **options) -> list[dict]  ``rnnkit predict``: one record per text; PREDICT_OPTIONS
 #       names the flags it takes and show_prediction(run, record) -> str the line people see for a record
 #   sample(run, path, n, **options) -> (lines, notes)   ``rnnkit sample``; SAMPLE_OPTIONS names the flags it takes
-#   generator(run, label, path) -> model                ``rnnkit score`` (and ``sample_texts``) draw from it;
+#   score_texts(run, path, texts, label=None) -> list[dict]   ``rnnkit score``: log P, perplexity, bits per text
+#   generator(run, label, path) -> model   what ``text_samples`` and ``text_scores`` draw from;
 #       training_texts(run) -> set or None tells novel samples from remembered ones
 VERBS = {"predict_texts": ("PREDICT_OPTIONS", "show_prediction"), "sample": ("SAMPLE_OPTIONS",),
-         "generator": ("training_texts",)}
+         "score_texts": ("generator",), "generator": ("training_texts",)}
 
 
 def missing(module) -> list[str]:
@@ -60,7 +61,7 @@ def missing(module) -> list[str]:
     return [name for name in required if not hasattr(module, name)]
 
 
-# what ``sample_texts`` takes of ``rnnkit sample``'s flags (and, for a conditional generator, "label", "judge")
+# what ``text_samples`` takes of ``rnnkit sample``'s flags (and, for a conditional generator, "label", "judge")
 TEXT_SAMPLE_OPTIONS = ("temperature", "top_k", "top_p", "beam", "prefix", "max_len", "seed")
 
 
@@ -111,7 +112,7 @@ def scored(totals, vocab) -> tuple[dict, str]:
             f"{s['bits']:.4f} bits/{unit}")
 
 
-def sample_texts(run, path, n: int, label=None, judge=None, temperature=1.0, top_k=None, top_p=None, beam=None,
+def text_samples(run, path, n: int, label=None, judge=None, temperature=1.0, top_k=None, top_p=None, beam=None,
                  prefix="", max_len=None, seed=None) -> tuple[list[str], list[str]]:
     """``rnnkit sample`` of a model of text (its task module has ``generator`` and ``training_texts``): ``n``
     samples, or the ``beam`` best continuations, of ``prefix``, from the generator of ``label``. Returns the
@@ -141,3 +142,18 @@ def sample_texts(run, path, n: int, label=None, judge=None, temperature=1.0, top
         agree = sum(r["labels"][0]["label"] == label for r in records)
         notes.append(f"{agree}/{len(samples)} judged {label} by {judge.path}")
     return samples, notes
+
+
+def text_scores(run, path, texts: list[str], label=None) -> list[dict]:
+    """``rnnkit score`` of a model of text (as ``text_samples``): each text's log-probability under the generator
+    of ``label``, {"text", "log_prob", "tokens", "perplexity", "bits", "unit"} (unit "char" or "token")."""
+    model, meta = run.module.generator(run, label, path), run.meta
+    vocab = Vocabulary.from_json(meta["vocab"])
+    unit = "char" if vocab.level == "char" else "token"
+    records = []
+    for text in texts:
+        log_prob, n = generate.score(model, vocab, meta["start"], text, eos_at_end=meta["mode"] == "lines")
+        s = generate.summary(log_prob, n)
+        records.append({"text": text, "log_prob": log_prob, "tokens": n, "perplexity": s["perplexity"],
+                        "bits": s["bits"], "unit": unit})
+    return records

@@ -19,7 +19,7 @@ from ..data import LineBatches, StreamBatches, Vocabulary, load_corpus
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
 from .base import (TEXT_SAMPLE_OPTIONS, dropout_option, model_line, option, parameters_line, run_lines,
-                   sample_every_option, sample_texts, scored)
+                   sample_every_option, scored, text_samples, text_scores)
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "names", "cell": "lstm", "embed": 32, "steps": 2000}
@@ -154,8 +154,8 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
     return scored(totals, vocab)
 
 
-SAMPLE_OPTIONS = TEXT_SAMPLE_OPTIONS  # its ``rnnkit sample``: sample_texts
-sample = sample_texts
+SAMPLE_OPTIONS = TEXT_SAMPLE_OPTIONS
+sample, score_texts = text_samples, text_scores  # its ``rnnkit sample`` and ``score``: a model of text's
 
 
 def generator(run, label, path) -> LanguageModel:
