@@ -127,3 +127,25 @@ def test_a_config_saved_before_options_had_a_task_of_their_own_still_reads():
     config = TrainConfig.from_saved(flat)
     assert (config.options.pool, config.options.bidirectional, config.options.dropout) == ("max", False, 0.25)
     assert config.hidden == 8 and not hasattr(config, "pool")
+
+
+def test_patience_stops_training_when_validation_no_longer_improves(tmp_path, capsys):
+    """With a learning rate too small to move float32 weights, every validation after the first is no better:
+    --patience 2 stops at the third, says why in the log and in metrics.jsonl, and keeps the best checkpoint."""
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--eval-every", "2", "--steps", "40", "--lr", "1e-12", "--patience", "2",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "stopping early: 2 validations without a lower loss (--patience 2)" in err and "at step 2," in err
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["stopped"] == "patience" and records[-1]["step"] == 6
+    meta = load_checkpoint(out / "last.safetensors")[1]
+    assert (meta["step"], meta["best_step"], meta["stale_validations"]) == (6, 2, 2)
+    assert load_checkpoint(out / "best.safetensors")[1]["step"] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "x"])
+def test_a_bad_patience_is_one_line(value, tmp_path, capsys):
+    code = main(["train", *TINY, "--steps", "2", "--patience", value, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "--patience" in err[0]

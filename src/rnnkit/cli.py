@@ -349,7 +349,8 @@ def cmd_info(args) -> int:
     return 0
 
 
-RUN_STATE = ("config", "step", "total_steps", "position", "optimizer_steps", "rng", "best_valid_loss")
+RUN_STATE = ("config", "step", "total_steps", "position", "optimizer_steps", "rng", "best_valid_loss", "best_step",
+             "stale_validations")
 
 
 def cmd_export(args) -> int:

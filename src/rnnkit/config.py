@@ -63,6 +63,8 @@ class TrainConfig:
                             ("norm", "value", "none"))
     seed: int = option(0, "seed of the initialisation, the batches' order and dropout")
     eval_every: int = option(500, "validate, and save the checkpoints, every N steps", check=_checks.positive_int)
+    patience: int | None = option(None, "stop early when N validations in a row bring no lower validation loss",
+                                  kind=int, check=_checks.positive_int)
     min_freq: int = option(1, "tokens seen fewer times in training become <UNK>", check=_checks.positive_int)
     max_vocab: int | None = option(None, "keep at most the N most frequent tokens", kind=int,
                                    check=_checks.positive_int)

@@ -62,6 +62,7 @@ class Trainer:
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.params, config.lr)
         self.total = config.steps if config.epochs is None else config.epochs * self.task.batches.batches_per_epoch
         self.step, self.position, self.carry, self.best = 0, (0, 0), None, math.inf
+        self.best_step, self.stale = None, 0  # the step of the best validation; validations since it
         if checkpoint is not None:
             self._restore(*checkpoint)
         self.carry = self.world.take_state(self.carry)  # this rank's rows of a carried state
@@ -112,11 +113,14 @@ class Trainer:
                 self._validate(metrics)
         if main:
             plot_losses(self.out)
-        return "interrupted" if self._stop()[0] else "finished"
+        signalled, _, patience_spent = self._stop()
+        return "interrupted" if signalled else "stopped early" if patience_spent else "finished"
 
-    def _wish(self) -> tuple[bool, bool]:
-        """(a signal came, the time budget is spent), here."""
-        return self.stop_signal is not None, self.deadline is not None and time.monotonic() >= self.deadline
+    def _wish(self) -> tuple[bool, bool, bool]:
+        """(a signal came, the time budget is spent, --patience validations brought nothing better), here."""
+        patience = self.config.patience
+        return (self.stop_signal is not None, self.deadline is not None and time.monotonic() >= self.deadline,
+                patience is not None and self.stale >= patience)
 
     def _stop(self) -> tuple[bool, bool]:
         """``_wish()``; on several ranks, any rank's as agreed in the last step's Allreduce (so that all stop
@@ -163,7 +167,13 @@ class Trainer:
         metrics = self.task.validate()
         improved = metrics["loss"] < self.best
         self.best = min(self.best, metrics["loss"])
+        self.best_step, self.stale = (self.step, 0) if improved else (self.best_step, self.stale + 1)
         log.write(json.dumps({"step": self.step, **{f"valid_{k}": v for k, v in metrics.items()}}) + "\n")
+        patience = self.config.patience
+        if patience is not None and self.stale >= patience:
+            why = (f"stopping early: {self.stale} validations without a lower loss (--patience {patience}); "
+                   f"the best, {self.best:.4f} at step {self.best_step}, is kept in best.safetensors")
+            log.write(json.dumps({"step": self.step, "stopped": "patience", "why": why}) + "\n")
         log.flush()
         os.fsync(log.fileno())
         if improved:
@@ -171,6 +181,8 @@ class Trainer:
         self.save("last", carry)
         self.log(f"step {self.step}{'' if self.total is None else f'/{self.total}'}: validation "
                  f"{self.task.describe_validation(metrics)}, best {self.best:.4f}")
+        if patience is not None and self.stale >= patience:
+            self.log(why)
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_signal = signum
@@ -193,6 +205,7 @@ class Trainer:
             "config": asdict(self.config), **self.task.metadata(), "step": self.step,
             "total_steps": self.total, "position": list(self.position), "optimizer_steps": self.optimizer.steps,
             "rng": self.model.rng.bit_generator.state, "best_valid_loss": None if math.isinf(self.best) else self.best,
+            "best_step": self.best_step, "stale_validations": self.stale,
             "num_params": self.model.num_params,
         }
         save_checkpoint(self.out / f"{which}.safetensors", arrays, meta)
@@ -207,6 +220,7 @@ class Trainer:
         self.optimizer.steps = meta["optimizer_steps"]
         self.model.rng.bit_generator.state = meta["rng"]
         self.best = math.inf if meta["best_valid_loss"] is None else meta["best_valid_loss"]
+        self.best_step, self.stale = meta.get("best_step"), meta.get("stale_validations", 0)  # (older runs: none)
 
     def _tidy(self) -> None:
         """Make the run directory agree with the checkpoint: drop metric lines past its step (a run killed
