@@ -156,3 +156,10 @@ def test_a_short_text_trains_with_short_validation_windows(tmp_path, capsys):
     tiny.write_text("abc", encoding="utf-8")  # two characters to train on, one to validate on
     one_error_line(capsys, main(["train", "--data", str(tiny), "--batch-size", "1", "--seq-len", "1",
                                  "--out", str(tmp_path / "t")]), "is too short: its last 10% (validation) needs 2 tokens")
+
+
+def test_version(capsys):
+    from rnnkit import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"rnnkit {__version__}"

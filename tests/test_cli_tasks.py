@@ -173,7 +173,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tsv, conll, pai
         args += ["--dropout", "0.2"]
     assert main(args + ["--out", str(tmp_path / "whole")]) == 0
     sigterm_after(monkeypatch, 23)
-    assert main(args + ["--out", str(tmp_path / "parts")]) == 0
+    assert main(args + ["--out", str(tmp_path / "parts")]) == 143  # interrupted by SIGTERM, saved
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "parts" / "last.safetensors")[1]["step"] == 23
     assert main(["train", "--resume", str(tmp_path / "parts")]) == 0

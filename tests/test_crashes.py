@@ -86,7 +86,7 @@ def test_a_torn_metrics_line_is_dropped_and_the_run_continues(tmp_path, monkeypa
     args = ["train", *TINY, "--steps", "24"]
     assert main(args + ["--out", str(tmp_path / "whole")]) == 0
     sigterm_after(monkeypatch, 10)
-    assert main(args + ["--out", str(tmp_path / "parts")]) == 0
+    assert main(args + ["--out", str(tmp_path / "parts")]) == 143
     monkeypatch.undo()
     with open(tmp_path / "parts" / "metrics.jsonl", "a", encoding="utf-8") as metrics:
         metrics.write('{"step": 11, "loss": 2.71')  # a kill mid-write

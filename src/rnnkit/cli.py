@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import signal
 import sys
 from dataclasses import fields
 
 
+from . import __version__
 from .checkpoint import CheckpointError
 from .data import Vocabulary
 from .engine import tuning
@@ -32,6 +34,7 @@ def build_parser(task: str | None = None) -> argparse.ArgumentParser:
     """The command's parser; ``task`` (the --task of ``rnnkit train --task X --help``) shows that task's options
     and defaults alone in ``train``'s help."""
     parser = Parser(prog="rnnkit", description="Recurrent sequence models in NumPy: train, sample, classify, score.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     _add_train(commands, task)
@@ -237,11 +240,10 @@ def _train(args, world) -> int:
     except Diverged as error:
         raise Diverged(f"training stopped: {error}; the last good checkpoint is kept in {out} "
                        "(try a lower --lr or --clip)") from None
+    if status == "interrupted":  # 128 + the signal, as a shell reports it: a scheduler tells it from an end
+        say(f"interrupted at step {trainer.step}; saved. Continue with: rnnkit train --resume {out}")
+        return 128 + (trainer.stop_signal or signal.SIGTERM)  # (another rank's signal, agreed in the Allreduce)
     if not world.is_main:
-        return 0
-    if status == "interrupted":
-        print(f"interrupted at step {trainer.step}; saved. Continue with: rnnkit train --resume {out}",
-              file=sys.stderr)
         return 0
     for line in trainer.task.report(out, trainer.best):
         print(line)
