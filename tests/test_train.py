@@ -149,3 +149,36 @@ def test_a_bad_patience_is_one_line(value, tmp_path, capsys):
     code = main(["train", *TINY, "--steps", "2", "--patience", value, "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "--patience" in err[0]
+
+
+def test_a_run_config_file_trains_and_every_run_writes_the_one_that_reproduces_it(tmp_path, capsys):
+    """--config reads a TOML file (the task's own options under [options]), flags beside it win, and the run
+    directory's config.toml, given back to --config, trains the same run bit for bit."""
+    config = tmp_path / "run.toml"
+    config.write_text('task = "classify"\nhidden = 8\nembed = 4\nsteps = 3\neval_every = 3\n\n'
+                      '[options]\npool = "max"\ndropout = 0.25\n', encoding="utf-8")
+    first = tmp_path / "first"
+    assert main(["train", "--config", str(config), "--hidden", "12", "--out", str(first)]) == 0
+    saved = load_checkpoint(first / "last.safetensors")[1]["config"]
+    assert (saved["task"], saved["hidden"], saved["embed"], saved["options"]["pool"]) == ("classify", 12, 4, "max")
+    assert 'pool = "max"' in (first / "config.toml").read_text(encoding="utf-8")
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(first / "config.toml"), "--out", str(again)]) == 0
+    one, two = (load_checkpoint(run / "last.safetensors")[0] for run in (first, again))
+    assert one.keys() == two.keys() and all((one[k] == two[k]).all() for k in one)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("hidden = 8\npool = 'max'\n", "no such option: pool (a task's own options go under [options])"),
+    ("hidden = \n", "could not be read"),
+    ("task = 'classify'\n[options]\npool = 'median'\n", "--pool must be one of"),
+    ("task = 'lm'\n[options]\npool = 'max'\n", "--pool does not apply to --task lm"),
+])
+def test_a_bad_run_config_file_is_one_line(text, expected, tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text(text, encoding="utf-8")
+    code = main(["train", "--config", str(config), "--steps", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and expected in err[0], err
+    assert main(["train", "--config", str(tmp_path / "missing.toml")]) == 1
+    assert "could not be read" in capsys.readouterr().err

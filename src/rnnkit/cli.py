@@ -16,7 +16,7 @@ from .data import Vocabulary
 from .engine import tuning
 from .interop import distributed
 from .lab import command as lab_command
-from .config import SHARED_DEFAULTS, TrainConfig, option_owners, task_options
+from .config import SHARED_DEFAULTS, TrainConfig, option_owners, read_toml, task_options
 from .options import flag
 from .runs import load_run
 from .tasks import MODULES
@@ -108,6 +108,8 @@ def _add_train(commands, task: str | None) -> None:
         field_ = next(iter(defaults.values()))
         hidden = task is not None and task not in tasks
         _add_option(group, field_, {t: f.default for t, f in defaults.items()}, task, hidden, tasks)
+    train.add_argument("--config", metavar="FILE", help="options from a TOML file (a run's config.toml; the task's own "
+                       "under [options]); flags given beside it win")
     train.add_argument("--out", help="run directory to create (default: runs/<data>-<cell>[-N])")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
 
@@ -169,10 +171,13 @@ def _task_asked(argv) -> str | None:
 # ----------------------------------------------------------------------------------------------- train
 
 def _given(args) -> dict:
-    """The options given on the command line: shared ones by name, the task's under "options"."""
+    """The options given: by --config's file, then by the flags (which win); shared ones by name, the task's
+    under "options"."""
+    from_file = read_toml(args.config) if args.config and not args.resume else {}
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     options = {name: getattr(args, name) for name in option_owners() if getattr(args, name) is not None}
-    return {**given, **({"options": options} if options else {})}
+    options = {**from_file.pop("options", {}), **options}
+    return {**from_file, **given, **({"options": options} if options else {})}
 
 
 def _config_from(given: dict) -> TrainConfig:
@@ -220,6 +225,7 @@ def _train(args, world) -> int:
     if args.resume:
         named = [*given, *given.get("options", {})]
         extra = sorted(set(named) - {"steps", "epochs", "minutes", "options"}) + (["out"] if args.out else [])
+        extra += ["config"] if args.config else []
         if extra:
             raise ValueError(f"--resume continues a run as configured; it takes only --steps, --epochs or "
                              f"--minutes, got {', '.join(flag(e) for e in extra)}")

@@ -9,8 +9,12 @@ both forms.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import pathlib
+import tomllib
+from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+import tomli_w
 
 from . import _checks, tasks
 from .layers import CELLS
@@ -106,3 +110,29 @@ class TrainConfig:
         """Raise ValueError, naming the flag, for any option out of its range."""
         check(self)
         check(self.options)
+
+
+def read_toml(path) -> dict:
+    """The options of a run config file (``rnnkit train --config``) as ``TrainConfig``'s keyword arguments: the
+    shared options at the top, the task's own under ``[options]``, as ``to_toml`` writes them. Raises ValueError,
+    naming the file, for a file that is not TOML or a key that is no option."""
+    try:
+        values = tomllib.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"--config {str(path)!r} could not be read: {error}") from None
+    shared = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - shared)
+    if unknown:
+        hint = " (a task's own options go under [options])" if set(unknown) & set(option_owners()) else ""
+        raise ValueError(f"--config {str(path)!r}: no such option: {', '.join(unknown)}{hint}")
+    if not isinstance(values.get("options", {}), dict):
+        raise ValueError(f"--config {str(path)!r}: options must be a table, [options]")
+    return values
+
+
+def to_toml(config: TrainConfig) -> str:
+    """``config`` as a run config file that ``rnnkit train --config`` reads back to the same config (options left
+    as None, which stand for defaults, are left out)."""
+    values = asdict(config)
+    values["options"] = {k: v for k, v in values["options"].items() if v is not None}
+    return tomli_w.dumps({k: v for k, v in values.items() if v is not None})

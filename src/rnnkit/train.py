@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import tasks
 from .checkpoint import load_checkpoint, load_params, save_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, to_toml
 from .files import read_jsonl, write_atomic
 from .interop import distributed
 from .optim import OPTIMIZERS, clip_by_global_norm, clip_by_value, global_norm
@@ -84,6 +84,7 @@ class Trainer:
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
             self._tidy()
+            write_atomic(self.out / "config.toml", to_toml(self.config))  # rnnkit train --config reads it back
         if self.step == 0:
             self.save("last")
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
