@@ -274,8 +274,8 @@ def main():
 
     seconds_torch = train_torch(theirs.train(), task, config)
     seconds_ours = train_rnnkit(task, config)
-    result = {**info, "config": {k: getattr(config, k) for k in ("task", "cell", "hidden", "layers", "embed",
-                                                                  "dropout", "bidirectional", "steps", "batch_size")},
+    shared = {k: getattr(config, k) for k in ("task", "cell", "hidden", "layers", "embed", "steps", "batch_size")}
+    result = {**info, "config": {**shared, **vars(config.options)},
               "rnnkit": {**test_scores(task.model, task), "train_seconds": seconds_ours},
               "pytorch": {**(translate_scores(theirs.eval(), task) if args.task == "translate" else
                              test_scores(Scored(theirs, task.model), task)), "train_seconds": seconds_torch}}
