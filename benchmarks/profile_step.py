@@ -30,12 +30,12 @@ import speed  # noqa: E402
 
 # (file suffix, function) -> part; a builtin (matmul, copyto...) goes to the part of the function calling it
 OWN_PARTS = {
-    ("recurrent.py", "_run_direction"): "input projection, per-step loop (Python)",
-    ("recurrent.py", "_forward_direction"): "per-step loop (Python)",
-    ("recurrent.py", "_backward_direction"): "dx GEMM, masks, per-step loop (Python)",
+    ("time_loop.py", "run_direction"): "input projection, per-step loop (Python)",
+    ("time_loop.py", "forward_direction"): "per-step loop (Python)",
+    ("time_loop.py", "backward_direction"): "dx GEMM, masks, per-step loop (Python)",
     ("recurrent.py", "forward"): "copies to and from time-major",
     ("recurrent.py", "backward"): "copies to and from time-major",
-    ("recurrent.py", "_reverse"): "copies to and from time-major",
+    ("time_loop.py", "reverse"): "copies to and from time-major",
     ("workspace.py", "get"): "per-step loop (Python)",
     ("workspace.py", "<lambda>"): "per-step loop (Python)",
     ("_ufunc_config.py", "__enter__"): "per-step loop (Python)",
