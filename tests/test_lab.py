@@ -97,6 +97,10 @@ def test_lab_gradients_records_every_step_before_and_after_training(tmp_path, ca
         assert all(n >= 0 for n in entry["initial"]["h"]) and entry["initial"]["h"][-1] > 0
     assert "c" in result["cells"]["lstm"]["initial"]
     assert (tmp_path / "gradients.png").exists()
+    capsys.readouterr()
+    assert main(["lab", "gradients", "--length", "12", "--steps", "3", "--cells", "rnn", "--json",
+                 "--out", str(tmp_path / "again")]) == 0
+    assert json.loads(capsys.readouterr().out) == read(tmp_path / "again" / "gradients.json")
 
 
 def test_lab_clipping_catches_the_divergence_and_keeps_the_last_good_checkpoint(tmp_path, capsys):

@@ -2,6 +2,7 @@
 saved them (``tests/fixtures/runs``, made by ``tests/fixtures/make_runs.py``; ``MADE_WITH`` names the commit).
 Their configs hold every task's options side by side, as configs did before each task had its own."""
 
+import json
 import pathlib
 import shutil
 
@@ -53,3 +54,14 @@ def test_an_old_run_resumes_and_saves_the_new_form(tmp_path):
     assert main(["train", "--resume", str(run), "--steps", "3"]) == 0
     arrays, meta = load_checkpoint(run / "last.safetensors")
     assert meta["step"] == 3 and meta["config"]["options"]["dropout"] == 0.0 and "pool" not in meta["config"]
+
+
+def test_score_and_info_print_json_for_scripts(capsys):
+    assert main(["score", str(RUNS / "lm"), "anna", "bob", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in records] == ["anna", "bob"] and all(r["unit"] == "char" for r in records)
+    assert all(r["log_prob"] < 0 and r["perplexity"] > 1 for r in records)
+    assert main(["info", str(RUNS / "classify"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["task"] == "classify" and info["config"]["options"]["pool"] == "last" and info["step"] == 2
+    assert info["lines"][0] == "task: classify (a classifier)"

@@ -7,7 +7,7 @@ import json
 import pathlib
 import signal
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
 
 
 from . import __version__
@@ -72,6 +72,7 @@ def build_parser(task: str | None = None) -> argparse.ArgumentParser:
     score.add_argument("texts", nargs="*")
     score.add_argument("--file", help="score each line of this file")
     score.add_argument("--label", help="the label to score under (conditional generators)")
+    score.add_argument("--json", action="store_true", help="one JSON object per text")
 
     evaluate = commands.add_parser("eval", help="metrics over a whole file (text, text<TAB>label, token<TAB>tag)")
     evaluate.add_argument("run")
@@ -80,6 +81,7 @@ def build_parser(task: str | None = None) -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="what a run is: task, model, parameters, data, steps, best loss")
     info.add_argument("run")
+    info.add_argument("--json", action="store_true", help="one JSON object: the run's config, state and lines")
 
     export = commands.add_parser("export", help="write a trained run as ONNX, for runtimes without NumPy")
     export.add_argument("run")
@@ -324,6 +326,10 @@ def cmd_score(args) -> int:
     texts = _texts(args, "score")
     run = _load(args.run, "score", tuple(name for name, m in MODULES.items() if hasattr(m, "score_texts")))
     records = run.module.score_texts(run, args.run, texts, label=args.label)
+    if args.json:
+        for r in records:
+            print(json.dumps(r))
+        return 0
     unit = records[0]["unit"]
     print(f"{'log P':>10} {'ppl':>9} {'bits/' + unit:>10}  text")
     for r in records:
@@ -349,11 +355,16 @@ def cmd_eval(args) -> int:
 
 def cmd_info(args) -> int:
     run = load_run(args.run, which="last")
-    for line in MODULES[run.task].info(run.config, run.meta):
-        print(line)
+    lines = run.module.info(run.config, run.meta)
     if run.config.cell == "lstm":  # the one cell with an engine
-        for line in tuning.describe(run.config.hidden):
-            print(line)
+        lines += tuning.describe(run.config.hidden)
+    if args.json:
+        state = {key: run.meta.get(key) for key in ("step", "total_steps", "best_valid_loss", "best_step",
+                                                     "num_params")}
+        print(json.dumps({"task": run.task, "config": asdict(run.config), **state, "lines": lines}))
+        return 0
+    for line in lines:
+        print(line)
     return 0
 
 

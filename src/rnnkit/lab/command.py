@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import sys
 
@@ -24,6 +25,7 @@ def add_parser(commands) -> None:
     lab.add_argument("--init", choices=("chrono", "standard"), default="chrono",
                      help="memory: the gated cells' biases, chrono (default) or the layers' own (forget bias 1)")
     lab.add_argument("--seed", type=int, default=0)
+    lab.add_argument("--json", action="store_true", help="print the results (what results.json holds) as JSON")
 
 
 def _int_list(flag: str, text: str) -> list[int]:
@@ -40,7 +42,6 @@ def run(args) -> int:
     """``rnnkit lab EXPERIMENT``: run it and print what it found."""
     from . import clipping, gates, gradients, memory  # each imports the training loop: only when asked
 
-
     options = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
     for name, value in options.items():
         if not value > 0:
@@ -53,26 +54,28 @@ def run(args) -> int:
     if args.experiment == "memory":
         result = memory.run(out, args.task, _int_list("--lengths", args.lengths), cells=cells, seed=args.seed,
                             init=args.init, **options)
-        for r in result["runs"]:
-            print(f"{r['cell']:<5} T={r['T']:<4} {r['params']:>7,} parameters  test loss {r['test_loss']:.5f}  "
-                  f"(remembering nothing: {r['baseline']:.5f})")
+        lines = [f"{r['cell']:<5} T={r['T']:<4} {r['params']:>7,} parameters  test loss {r['test_loss']:.5f}  "
+                 f"(remembering nothing: {r['baseline']:.5f})" for r in result["runs"]]
     elif args.experiment == "gradients":
         if args.length < 2:
             raise ValueError(f"--length must be at least 2, got {args.length}")
         result = gradients.run(out, args.length, cells=cells, seed=args.seed, **options)
+        lines = []
         for cell, entry in result["cells"].items():
             h0, h1 = entry["initial"]["h"], entry["trained"]["h"]
-            print(f"{cell:<5} ||dL/da<1>|| / ||dL/da<T>||: {h0[0] / h0[-1]:.2e} at initialisation, "
-                  f"{h1[0] / h1[-1]:.2e} trained (test MSE {entry['test_loss']:.5f})")
+            lines.append(f"{cell:<5} ||dL/da<1>|| / ||dL/da<T>||: {h0[0] / h0[-1]:.2e} at initialisation, "
+                         f"{h1[0] / h1[-1]:.2e} trained (test MSE {entry['test_loss']:.5f})")
     elif args.experiment == "clipping":
         result = clipping.run(out, seed=args.seed, **options)
+        lines = []
         for r in result["runs"]:
             fate = (f"diverged at step {r['diverged_at']}" if r["diverged_at"]
                     else f"best validation {r['best_valid_loss']:.4f}")
-            print(f"clipping {r['clip_mode']:<5}: {fate}; {r['clipped_share']:.0%} of steps clipped")
+            lines.append(f"clipping {r['clip_mode']:<5}: {fate}; {r['clipped_share']:.0%} of steps clipped")
     else:
         result = gates.run(out, args.text, args.lab_run, seed=args.seed,
                            **{k: v for k, v in options.items() if k == "steps"})
-        print(f"{result['cell']} gates over {result['text']!r}, {len(result['units'])} units")
+        lines = [f"{result['cell']} gates over {result['text']!r}, {len(result['units'])} units"]
+    print(json.dumps(result) if args.json else "\n".join(lines))
     print(f"results in {out}", file=sys.stderr)
     return 0
