@@ -65,3 +65,13 @@ def test_score_and_info_print_json_for_scripts(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["task"] == "classify" and info["config"]["options"]["pool"] == "last" and info["step"] == 2
     assert info["lines"][0] == "task: classify (a classifier)"
+
+
+def test_sample_prints_json_for_scripts(tmp_path, capsys):
+    assert main(["sample", str(RUNS / "lm"), "-n", "3", "--seed", "1", "--json"]) == 0
+    assert [set(json.loads(line)) for line in capsys.readouterr().out.splitlines()] == [{"text"}] * 3
+    assert main(["sample", str(RUNS / "lm"), "-n", "2", "--beam", "2", "--json"]) == 0
+    assert all(json.loads(line)["log_prob"] < 0 for line in capsys.readouterr().out.splitlines())
+    assert main(["sample", str(RUNS / "music"), "-n", "1", "--bars", "1", "--json", "--out", str(tmp_path)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["tokens"] > 0 and any(f.endswith("sample-1.mid") for f in record["files"])

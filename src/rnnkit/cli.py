@@ -57,6 +57,7 @@ def build_parser(task: str | None = None) -> argparse.ArgumentParser:
     sample.add_argument("--frames", type=int, help="music (piano roll): this many new frames")
     sample.add_argument("--prime", metavar="FILE", help="music: continue the piece in this MIDI/MusicXML/ABC file")
     sample.add_argument("--wav", action="store_true", help="music: render WAV audio too (needs FluidSynth)")
+    sample.add_argument("--json", action="store_true", help="one JSON object per sample")
 
     predict = commands.add_parser("predict", help="a classifier's labels, a tagger's tags or a translation")
     predict.add_argument("run")
@@ -279,9 +280,9 @@ def cmd_sample(args) -> int:
     if "judge" in options:
         judges = tuple(n for n, m in MODULES.items() if "top" in getattr(m, "PREDICT_OPTIONS", ()))  # ranked labels
         options["judge"] = _load(options["judge"], "--judge", judges)
-    lines, notes = run.module.sample(run, args.run, args.n, **options)
-    for line in lines:
-        print(line)
+    records, notes = run.module.sample(run, args.run, args.n, **options)
+    for record in records:
+        print(json.dumps(record) if args.json else run.module.show_sample(run, record))
     for note in notes:
         print(note, file=sys.stderr)
     return 0

@@ -22,10 +22,10 @@ SAMPLE_OPTIONS = ("temperature", "top_k", "top_p", "beam", "seed", "out", "bars"
 
 
 def sample(run, path, n: int, out=None, bars=None, frames=None, prime=None, wav=False, temperature=1.0, top_k=None,
-           top_p=None, beam=None, seed=None) -> tuple[list[str], list[str]]:
+           top_p=None, beam=None, seed=None) -> tuple[list[dict], list[str]]:
     """``rnnkit sample`` of a music run at ``path``: ``n`` pieces written into ``out`` (default: path/samples).
-    Returns the lines for people (the files of each piece) and the notes for stderr (a prime fitted to the
-    vocabulary, no synthesiser for WAV, the samples' novelty)."""
+    Returns a record per piece, {"tokens" or "frames": how many, "files"}, and the notes for stderr (a prime
+    fitted to the vocabulary, no synthesiser for WAV, the samples' novelty)."""
     encoding, notes = run.meta["encoding"], []
     if encoding == "events" and frames is not None:
         raise ValueError("--frames is for piano-roll models; this one writes events, give --bars")
@@ -47,15 +47,21 @@ def sample(run, path, n: int, out=None, bars=None, frames=None, prime=None, wav=
     no_wav = synthesiser_problem() if wav else None
     if no_wav:
         notes.append(f"rnnkit: {no_wav}; writing the other files")
-    lines = []
+    records = []
     for i, piece in enumerate(pieces, start=1):
         files = write_piece(folder, f"sample-{i}", piece["score"], melody=encoding == "events",
                             grid=run.meta.get("grid"), frames=piece.get("frames"), wav=wav and not no_wav)
-        size = f"{len(piece['tokens'])} tokens" if encoding == "events" else f"{len(piece['frames'])} frames"
-        lines.append(f"{size}: {' '.join(str(f) for f in files)}")
+        unit = "tokens" if encoding == "events" else "frames"
+        records.append({unit: len(piece[unit]), "files": [str(f) for f in files]})
     if encoding == "events":
         notes.extend(_novelty(run, [p["tokens"] for p in pieces]))
-    return lines, notes
+    return records, notes
+
+
+def show_sample(run, record: dict) -> str:
+    """The line people see for a record of ``sample``: its size and its files."""
+    unit = "tokens" if "tokens" in record else "frames"
+    return f"{record[unit]} {unit}: {' '.join(record['files'])}"
 
 
 def _novelty(run, samples) -> list[str]:

@@ -46,11 +46,12 @@ class TaskModule(Protocol):
 # the verbs a task may have besides, each with what it needs beside it:
 #   predict_texts(run, texts, **options) -> list[dict]  ``rnnkit predict``: one record per text; PREDICT_OPTIONS
 #       names the flags it takes and show_prediction(run, record) -> str the line people see for a record
-#   sample(run, path, n, **options) -> (lines, notes)   ``rnnkit sample``; SAMPLE_OPTIONS names the flags it takes
+#   sample(run, path, n, **options) -> (records, notes)   ``rnnkit sample``; SAMPLE_OPTIONS names the flags it
+#       takes and show_sample(run, record) -> str the line people see for a record
 #   score_texts(run, path, texts, label=None) -> list[dict]   ``rnnkit score``: log P, perplexity, bits per text
 #   generator(run, label, path) -> model   what ``text_samples`` and ``text_scores`` draw from;
 #       training_texts(run) -> set or None tells novel samples from remembered ones
-VERBS = {"predict_texts": ("PREDICT_OPTIONS", "show_prediction"), "sample": ("SAMPLE_OPTIONS",),
+VERBS = {"predict_texts": ("PREDICT_OPTIONS", "show_prediction"), "sample": ("SAMPLE_OPTIONS", "show_sample"),
          "score_texts": ("generator",), "generator": ("training_texts",)}
 
 
@@ -113,18 +114,18 @@ def scored(totals, vocab) -> tuple[dict, str]:
 
 
 def text_samples(run, path, n: int, label=None, judge=None, temperature=1.0, top_k=None, top_p=None, beam=None,
-                 prefix="", max_len=None, seed=None) -> tuple[list[str], list[str]]:
+                 prefix="", max_len=None, seed=None) -> tuple[list[dict], list[str]]:
     """``rnnkit sample`` of a model of text (its task module has ``generator`` and ``training_texts``): ``n``
-    samples, or the ``beam`` best continuations, of ``prefix``, from the generator of ``label``. Returns the
-    lines for people and the notes for stderr: how many samples are novel (not training lines) and, with
-    ``judge`` (a loaded classifier run), how many of them it assigns to ``label``."""
+    samples, or the ``beam`` best continuations, of ``prefix``, from the generator of ``label``. Returns a
+    record per sample, {"text"} (and "log_prob" from a beam), and the notes for stderr: how many samples are
+    novel (not training lines) and, with ``judge`` (a loaded classifier run), how many it assigns to ``label``."""
     model, meta = run.module.generator(run, label, path), run.meta
     vocab = Vocabulary.from_json(meta["vocab"])
     lines = meta["mode"] == "lines"
     max_len = max_len if max_len is not None else (50 if lines else 300)
     if beam is not None:
         best = generate.beam_search(model, vocab, meta["start"], width=beam, max_len=max_len, prefix=prefix, n=n)
-        return [f"{log_prob:9.3f}  {text}" for text, log_prob in best], []
+        return [{"text": text, "log_prob": log_prob} for text, log_prob in best], []
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"--top-p must be in (0, 1], got {top_p}")
     if judge is not None and label not in judge.meta["labels"]:
@@ -141,7 +142,12 @@ def text_samples(run, path, n: int, label=None, judge=None, temperature=1.0, top
         records = judge.module.predict_texts(judge, named) if named else []
         agree = sum(r["labels"][0]["label"] == label for r in records)
         notes.append(f"{agree}/{len(samples)} judged {label} by {judge.path}")
-    return samples, notes
+    return [{"text": s} for s in samples], notes
+
+
+def show_text_sample(run, record: dict) -> str:
+    """The line people see for a record of ``text_samples``."""
+    return f"{record['log_prob']:9.3f}  {record['text']}" if "log_prob" in record else record["text"]
 
 
 def text_scores(run, path, texts: list[str], label=None) -> list[dict]:

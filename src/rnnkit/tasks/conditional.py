@@ -24,7 +24,8 @@ from ..data.labelled import LabelledData, label_ids, load_labelled, read_tsv
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
 from .base import (TEXT_SAMPLE_OPTIONS, dropout_option, labels_line, model_line, parameters_line, run_lines,
-                   sample_every_option, scored, text_samples, text_scores)
+                   sample_every_option, scored, show_text_sample, text_samples,
+                   text_scores)
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "names-origin", "cell": "lstm", "embed": 32, "steps": 2000}
@@ -192,7 +193,8 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
 
 
 SAMPLE_OPTIONS = TEXT_SAMPLE_OPTIONS + ("label", "judge")
-sample, score_texts = text_samples, text_scores  # its ``rnnkit sample`` and ``score``: a model of text's
+# its ``rnnkit sample`` and ``score``: a model of text's
+sample, show_sample, score_texts = text_samples, show_text_sample, text_scores
 
 
 def generator(run, label, path) -> LanguageModel:

@@ -19,7 +19,8 @@ from ..data import LineBatches, StreamBatches, Vocabulary, load_corpus
 from ..losses import softmax_cross_entropy
 from ..models import LanguageModel
 from .base import (TEXT_SAMPLE_OPTIONS, dropout_option, model_line, option, parameters_line, run_lines,
-                   sample_every_option, scored, text_samples, text_scores)
+                   sample_every_option, scored, show_text_sample, text_samples,
+                   text_scores)
 
 # what a TrainConfig field left as None means for this task: its built-in data and a model that does well on it
 DEFAULTS = {"data": "names", "cell": "lstm", "embed": 32, "steps": 2000}
@@ -155,7 +156,8 @@ def evaluate_data(run, data: str) -> tuple[dict, str]:
 
 
 SAMPLE_OPTIONS = TEXT_SAMPLE_OPTIONS
-sample, score_texts = text_samples, text_scores  # its ``rnnkit sample`` and ``score``: a model of text's
+# its ``rnnkit sample`` and ``score``: a model of text's
+sample, show_sample, score_texts = text_samples, show_text_sample, text_scores
 
 
 def generator(run, label, path) -> LanguageModel:

@@ -29,7 +29,7 @@ from ..data.batching import FrameBatches
 from ..data.music import load_music
 from ..data.music_encodings import KEYS, REST, events_to_score, is_note_token, roll_to_score, split_note
 from ..improvise import MAX_EVENTS, NOVELTY_RUN, default_frames, sample_frames
-from ..improvise import SAMPLE_OPTIONS, sample  # noqa: F401  (its rnnkit sample: pieces written as files)
+from ..improvise import SAMPLE_OPTIONS, sample, show_sample  # noqa: F401  (its rnnkit sample: pieces as files)
 from ..losses import softmax_cross_entropy
 from ..metrics import longest_shared_runs, total_variation
 from ..models import LanguageModel
