@@ -117,12 +117,13 @@ def profile(run, steps: int) -> dict:
     return parts
 
 
-CASES = {  # speed.py's own cases, rnnkit's side
-    "lm": (lambda: speed.language_model_case()[0],
-           "language-model step: embedding 32, LSTM 2 x 256, vocabulary 100, batch 32 x 64, Adam, clipping"),
-    "S": (lambda: speed.train_step_case("lstm", "S")[0], f"LSTM layer training step, (B, T, F, H) = {speed.SIZES['S']}"),
-    "M": (lambda: speed.train_step_case("lstm", "M")[0], f"LSTM layer training step, (B, T, F, H) = {speed.SIZES['M']}"),
-}
+def case(name: str, cell: str):
+    """(make the step, its title) of one of speed.py's cases, rnnkit's side; the layer cases in ``cell``."""
+    if name == "lm":
+        return (lambda: speed.language_model_case()[0],
+                "language-model step: embedding 32, LSTM 2 x 256, vocabulary 100, batch 32 x 64, Adam, clipping")
+    return (lambda: speed.train_step_case(cell, name)[0],
+            f"{cell.upper()} layer training step, (B, T, F, H) = {speed.SIZES[name]}")
 
 
 def steady_time(run, steps: int) -> float:
@@ -138,11 +139,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=("lm", "S", "M", "all"), default="all")
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm", help="the cell of the S and M cases")
     args = parser.parse_args()
     print(machine_line(describe()))
     cases = ("lm", "S", "M") if args.case == "all" else (args.case,)
-    for case in cases:
-        make, title = CASES[case]
+    for name in cases:
+        make, title = case(name, args.cell)
         run = make()
         plain = steady_time(run, args.steps)
         parts = profile(run, args.steps)
