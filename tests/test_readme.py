@@ -9,12 +9,14 @@ import pytest
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_usage_example_learns_running_parity(capsys):
+def test_usage_example_learns_running_parity(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # it saves the model it trained
     usage = README.read_text(encoding="utf-8").split("## Usage", 1)[1]
     code = re.search(r"```python\n(.*?)```", usage, re.S).group(1)
     namespace = {}
     exec(compile(code, str(README), "exec"), namespace)
     assert namespace["loss"] < 0.01
+    assert (tmp_path / "parity-lstm.safetensors").exists()
     assert "loss after 400 steps" in capsys.readouterr().out
 
 

@@ -20,9 +20,11 @@ import numpy as np
 
 from .. import _checks
 from ..init import glorot_uniform
+from ..saving import saveable
 from .base import Layer, rows_times
 
 
+@saveable
 class AdditiveAttention(Layer):
     """Parameters W_k (He, A), W_q (Hd, A) Glorot-uniform, b (A,) zero, v (A,) uniform in ±1/sqrt(A)."""
 

@@ -6,9 +6,11 @@ import numpy as np
 
 from .. import _checks
 from ..init import glorot_uniform
+from ..saving import saveable
 from .base import Layer, rows_times
 
 
+@saveable
 class Dense(Layer):
     """W (F, O) Glorot-uniform, b (O,) zero. Backward: dx = dy @ W.T, dW = x^T dy, db = sum dy."""
 

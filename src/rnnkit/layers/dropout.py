@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
+from ..saving import saveable
 from .base import Layer
 
 
+@saveable
 class Dropout(Layer):
     """Zero each element with probability ``p`` while training and scale the rest by 1 / (1 - p).
 

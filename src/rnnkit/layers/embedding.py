@@ -6,9 +6,11 @@ import numpy as np
 
 from .. import _checks
 from ..engine.fused import scatter_add_rows
+from ..saving import saveable
 from .base import Layer
 
 
+@saveable
 class Embedding(Layer):
     """Maps integer ids (any shape, values in [0, V)) to vectors: W is (V, E), initialised N(0, 1)."""
 

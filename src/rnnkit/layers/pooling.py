@@ -15,11 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
+from ..saving import saveable
 from .base import Layer
 
 MODES = ("last", "mean", "max")
 
 
+@saveable
 class TimePooling(Layer):
     """``mode`` last, mean or max over the valid steps; ``directions`` 1 or 2 (halves of the feature axis)."""
 

@@ -23,6 +23,7 @@ import numpy as np
 from .. import _checks
 from ..cells import GRUCell, LSTMCell, RNNCell
 from ..engine.workspace import Workspace
+from ..saving import saveable
 from .base import Layer
 from .dropout import Dropout
 from .time_loop import backward_direction, forward_direction, reverse
@@ -225,6 +226,7 @@ class Recurrent(Layer):
         return np.ascontiguousarray(mask.T)[:, :, None], mask.sum(axis=1)
 
 
+@saveable
 class RNN(Recurrent):
     """Elman RNN: h<t> = act(x<t> @ W_x + h<t-1> @ W_h + b), act = tanh or relu (see ``rnnkit.cells.rnn``).
 
@@ -239,6 +241,7 @@ class RNN(Recurrent):
         super().__init__(cell, input_size, hidden_size, num_layers, bidirectional, dropout, dtype, seed)
 
 
+@saveable
 class GRU(Recurrent):
     """GRU, gates packed r, z, n (see ``rnnkit.cells.gru`` for both conventions and the course mapping).
 
@@ -255,6 +258,7 @@ class GRU(Recurrent):
         super().__init__(cell, input_size, hidden_size, num_layers, bidirectional, dropout, dtype, seed)
 
 
+@saveable
 class LSTM(Recurrent):
     """LSTM, gates packed i, f, g, o (see ``rnnkit.cells.lstm``); state is an (h, c) pair.
 

@@ -19,8 +19,10 @@ from .. import _checks
 from ..layers import CELLS, Dense, Dropout, Embedding, parameters
 from ..layers.pooling import TimePooling
 from ..losses import log_softmax
+from ..saving import saveable
 
 
+@saveable
 class SequenceClassifier:
     """Give ``vocab_size`` for token ids (an embedding) or ``input_size`` for float features, not both."""
 

@@ -14,12 +14,14 @@ V vocabulary size, E embedding size, C label embedding size, H hidden units, L l
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .. import _checks
 from ..layers import CELLS, Dense, Dropout, Embedding, parameters
+from ..saving import saveable
 
+
+@saveable
 class LanguageModel:
     def __init__(self, vocab_size: int, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1,
                  embed_size: int = 32, dropout: float = 0.0, dtype=np.float32, seed=None,

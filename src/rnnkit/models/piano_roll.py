@@ -17,8 +17,10 @@ import numpy as np
 from .. import _checks
 from ..layers import CELLS, Dense, Dropout, parameters
 from ..losses import sigmoid_binary_cross_entropy
+from ..saving import saveable
 
 
+@saveable
 class PianoRollModel:
     def __init__(self, num_keys: int = 88, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1,
                  dropout: float = 0.0, dtype=np.float32, seed=None):

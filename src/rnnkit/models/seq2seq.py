@@ -20,8 +20,10 @@ import numpy as np
 
 from .. import _checks
 from ..layers import CELLS, AdditiveAttention, Dense, Embedding, parameters
+from ..saving import saveable
 
 
+@saveable
 class Seq2Seq:
     def __init__(self, source_vocab: int, target_vocab: int, cell: str = "gru", hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, embed_size: int = 32, attention: bool = True,

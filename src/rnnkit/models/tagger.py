@@ -16,8 +16,10 @@ import numpy as np
 from .. import _checks
 from ..layers import CELLS, Dense, Dropout, Embedding, parameters
 from ..losses import log_softmax
+from ..saving import saveable
 
 
+@saveable
 class SequenceTagger:
     def __init__(self, vocab_size: int, num_tags: int, cell: str = "lstm", hidden_size: int = 128,
                  num_layers: int = 1, bidirectional: bool = True, embed_size: int = 32, dropout: float = 0.0,
