@@ -72,6 +72,7 @@ def test_sample_prints_json_for_scripts(tmp_path, capsys):
     assert [set(json.loads(line)) for line in capsys.readouterr().out.splitlines()] == [{"text"}] * 3
     assert main(["sample", str(RUNS / "lm"), "-n", "2", "--beam", "2", "--json"]) == 0
     assert all(json.loads(line)["log_prob"] < 0 for line in capsys.readouterr().out.splitlines())
-    assert main(["sample", str(RUNS / "music"), "-n", "1", "--bars", "1", "--json", "--out", str(tmp_path)]) == 0
-    record = json.loads(capsys.readouterr().out)
-    assert record["tokens"] > 0 and any(f.endswith("sample-1.mid") for f in record["files"])
+    assert main(["sample", str(RUNS / "music"), "-n", "1", "--bars", "1", "--seed", "0", "--json",
+                 "--out", str(tmp_path)]) == 0
+    record = json.loads(capsys.readouterr().out)  # a piece may end at once: its token count may be 0
+    assert set(record) == {"tokens", "files"} and any(f.endswith("sample-1.mid") for f in record["files"])
