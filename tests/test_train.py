@@ -182,3 +182,45 @@ def test_a_bad_run_config_file_is_one_line(text, expected, tmp_path, capsys):
     assert code != 0 and len(err) == 1 and expected in err[0], err
     assert main(["train", "--config", str(tmp_path / "missing.toml")]) == 1
     assert "could not be read" in capsys.readouterr().err
+
+
+def tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(step, value)] from the TensorBoard event files in ``folder`` (TFRecord framing of Event protos)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            (size,) = struct.unpack("<Q", data[at : at + 8])
+            event = event_pb2.Event.FromString(data[at + 12 : at + 12 + size])
+            at += 12 + size + 4
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+def test_tensorboard_event_files_hold_the_metrics_of_every_step(tmp_path, capsys):
+    pytest.importorskip("tensorboardX")
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "6", "--eval-every", "3", "--tensorboard", "--out", str(out)]) == 0
+    scalars = tensorboard_scalars(out / "tensorboard")
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    assert [s for s, _ in scalars["train/loss"]] == [s for s, _ in steps] == list(range(1, 7))
+    assert [v for _, v in scalars["train/loss"]] == pytest.approx([v for _, v in steps], rel=1e-6)
+    assert [s for s, _ in scalars["valid/loss"]] == [3, 6] and "train/grad_norm" in scalars
+    assert main(["train", *TINY, "--steps", "2", "--no-tensorboard", "--out", str(tmp_path / "none")]) == 0
+    assert not (tmp_path / "none" / "tensorboard").exists()
+
+
+def test_tensorboard_without_tensorboardx_is_one_line(tmp_path, capsys, monkeypatch):
+    from rnnkit import config
+
+    monkeypatch.setattr(config, "installed", lambda module: module != "tensorboardX")  # as if not installed
+    code = main(["train", *TINY, "--steps", "2", "--tensorboard", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err == ['rnnkit: error: --tensorboard needs tensorboardX: pip install "rnnkit[tensorboard]"']
+    assert not (tmp_path / "run").exists()

@@ -9,6 +9,7 @@ both forms.
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import tomllib
 from dataclasses import asdict, dataclass, fields
@@ -22,6 +23,11 @@ from .optim import OPTIMIZERS
 from .options import check, flag, option
 
 SHARED_DEFAULTS = {"seq_len": 64, "batch_size": 64}  # for the tasks whose DEFAULTS do not name their own
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (an optional extra's library)."""
+    return importlib.util.find_spec(module) is not None
 
 
 def task_options(task: str) -> tuple:
@@ -69,6 +75,8 @@ class TrainConfig:
     eval_every: int = option(500, "validate, and save the checkpoints, every N steps", check=_checks.positive_int)
     patience: int | None = option(None, "stop early when N validations in a row bring no lower validation loss",
                                   kind=int, check=_checks.positive_int)
+    tensorboard: bool | None = option(None, "write TensorBoard event files in RUN/tensorboard (default: when "
+                                      "tensorboardX is installed, the tensorboard extra)", kind=bool)
     min_freq: int = option(1, "tokens seen fewer times in training become <UNK>", check=_checks.positive_int)
     max_vocab: int | None = option(None, "keep at most the N most frequent tokens", kind=int,
                                    check=_checks.positive_int)
@@ -110,6 +118,8 @@ class TrainConfig:
         """Raise ValueError, naming the flag, for any option out of its range."""
         check(self)
         check(self.options)
+        if self.tensorboard and not installed("tensorboardX"):
+            raise ValueError('--tensorboard needs tensorboardX: pip install "rnnkit[tensorboard]"')
 
 
 def read_toml(path) -> dict:

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from tqdm import tqdm
 
 from . import tasks
+from .board import NoBoard, open_board
 from .checkpoint import load_checkpoint, load_params, save_checkpoint
 from .config import TrainConfig, to_toml
 from .files import read_jsonl, write_atomic
@@ -63,6 +64,7 @@ class Trainer:
         self.total = config.steps if config.epochs is None else config.epochs * self.task.batches.batches_per_epoch
         self.step, self.position, self.carry, self.best = 0, (0, 0), None, math.inf
         self.best_step, self.stale = None, 0  # the step of the best validation; validations since it
+        self.board = NoBoard()  # TensorBoard's event files, while run() runs
         if checkpoint is not None:
             self._restore(*checkpoint)
         self.carry = self.world.take_state(self.carry)  # this rank's rows of a carried state
@@ -79,41 +81,46 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ the loop
 
     def run(self) -> str:
-        """Train to the end (or until a signal); returns "finished" or "interrupted"."""
+        """Train to the end, a signal or --patience: returns "finished", "interrupted" or "stopped early"."""
         main = self.world.is_main
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
             self._tidy()
             write_atomic(self.out / "config.toml", to_toml(self.config))  # rnnkit train --config reads it back
-        if self.step == 0:
-            self.save("last")
-        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        self.deadline = None if self.config.minutes is None else time.monotonic() + 60 * self.config.minutes
-        every = getattr(self.config.options, "sample_every", None)  # the tasks that show samples take it
-        bar = tqdm(total=self.total, initial=self.step, unit="step", disable=not (main and sys.stderr.isatty()),
-                   file=sys.stderr)
+        self.board = open_board(self.out / "tensorboard", self.config.tensorboard) if main else NoBoard()
         try:
-            with open(self.out / "metrics.jsonl" if main else os.devnull, "a", encoding="utf-8") as metrics:
-                while (self.total is None or self.step < self.total) and not any(self._stop()):
-                    record = self._train_step()
-                    metrics.write(json.dumps(record) + "\n")
-                    if self.step % self.config.eval_every == 0:
-                        self._validate(metrics)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", valid=f"{self.best:.3f}",
-                                    tok_s=f"{record['tokens_per_s']:,.0f}")
-                    if main and every and self.step % every == 0:
-                        for line in self.task.show(seed=self.step):
-                            self.log(f"  {line}")
+            if self.step == 0:
+                self.save("last")
+            handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+            self.deadline = None if self.config.minutes is None else time.monotonic() + 60 * self.config.minutes
+            every = getattr(self.config.options, "sample_every", None)  # the tasks that show samples take it
+            bar = tqdm(total=self.total, initial=self.step, unit="step", disable=not (main and sys.stderr.isatty()),
+                       file=sys.stderr)
+            try:
+                with open(self.out / "metrics.jsonl" if main else os.devnull, "a", encoding="utf-8") as metrics:
+                    while (self.total is None or self.step < self.total) and not any(self._stop()):
+                        record = self._train_step()
+                        metrics.write(json.dumps(record) + "\n")
+                        self.board.scalars("train", record, self.step)
+                        if self.step % self.config.eval_every == 0:
+                            self._validate(metrics)
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{record['loss']:.3f}", valid=f"{self.best:.3f}",
+                                        tok_s=f"{record['tokens_per_s']:,.0f}")
+                        if main and every and self.step % every == 0:
+                            for line in self.task.show(seed=self.step):
+                                self.log(f"  {line}")
+            finally:
+                bar.close()
+                for s, handler in handlers.items():
+                    signal.signal(s, handler)
+            if self.step % self.config.eval_every:
+                with open(self.out / "metrics.jsonl" if main else os.devnull, "a", encoding="utf-8") as metrics:
+                    self._validate(metrics)
+            if main:
+                plot_losses(self.out)
         finally:
-            bar.close()
-            for s, handler in handlers.items():
-                signal.signal(s, handler)
-        if self.step % self.config.eval_every:
-            with open(self.out / "metrics.jsonl" if main else os.devnull, "a", encoding="utf-8") as metrics:
-                self._validate(metrics)
-        if main:
-            plot_losses(self.out)
+            self.board.close()  # the events written so far reach the disk, whatever ended the run
         signalled, _, patience_spent = self._stop()
         return "interrupted" if signalled else "stopped early" if patience_spent else "finished"
 
@@ -170,6 +177,7 @@ class Trainer:
         self.best = min(self.best, metrics["loss"])
         self.best_step, self.stale = (self.step, 0) if improved else (self.best_step, self.stale + 1)
         log.write(json.dumps({"step": self.step, **{f"valid_{k}": v for k, v in metrics.items()}}) + "\n")
+        self.board.scalars("valid", metrics, self.step)
         patience = self.config.patience
         if patience is not None and self.stale >= patience:
             why = (f"stopping early: {self.stale} validations without a lower loss (--patience {patience}); "
