@@ -138,11 +138,11 @@ def test_missing_and_corrupt_runs(names_run, tmp_path, capsys):
 
 
 def test_an_existing_run_is_never_overwritten(names_run, capsys):
-    before = {p.name: p.read_bytes() for p in names_run.iterdir()}
+    before = {p: p.read_bytes() for p in names_run.rglob("*") if p.is_file()}  # tensorboard/ too, when written
     one_error_line(capsys, main(["train", "--out", str(names_run), *TINY]), "already exists")
     one_error_line(capsys, main(["train", "--resume", str(names_run), "--hidden", "32"]),
                    "takes only --steps, --epochs or --minutes, got --hidden")
-    assert {p.name: p.read_bytes() for p in names_run.iterdir()} == before
+    assert {p: p.read_bytes() for p in names_run.rglob("*") if p.is_file()} == before
 
 
 def test_a_short_text_trains_with_short_validation_windows(tmp_path, capsys):
