@@ -180,14 +180,10 @@ def _given(args) -> dict:
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     options = {name: getattr(args, name) for name in option_owners() if getattr(args, name) is not None}
     options = {**from_file.pop("options", {}), **options}
-    return {**from_file, **given, **({"options": options} if options else {})}
-
-
-def _config_from(given: dict) -> TrainConfig:
-    given = dict(given)
+    given = {**from_file, **given, **({"options": options} if options else {})}
     if ("epochs" in given or "minutes" in given) and "steps" not in given:
-        given["steps"] = None
-    return TrainConfig(**given)
+        given["steps"] = None  # the run's length is the epochs or minutes, not the task's default steps
+    return given
 
 
 def _new_run_dir(args, config) -> pathlib.Path:
@@ -233,13 +229,10 @@ def _train(args, world) -> int:
             raise ValueError(f"--resume continues a run as configured; it takes only --steps, --epochs or "
                              f"--minutes, got {', '.join(flag(e) for e in extra)}")
         out = pathlib.Path(args.resume)
-        length = {k: v for k, v in given.items() if k in ("steps", "epochs", "minutes")}
-        if ("epochs" in length or "minutes" in length) and "steps" not in length:
-            length["steps"] = None
-        trainer = Trainer.resume(out, world, **length)
+        trainer = Trainer.resume(out, world, **given)
         say(f"resuming {out} at step {trainer.step}")
     else:
-        config = _config_from(given)
+        config = TrainConfig(**given)
         config.check()  # before the run directory is named or the data loaded
         out = pathlib.Path(world.share_text(str(_new_run_dir(args, config)) if world.is_main else ""))
         trainer = Trainer(config, out, world=world)
@@ -349,7 +342,7 @@ def _read_lines(path) -> list[str]:
 
 def cmd_eval(args) -> int:
     run = load_run(args.run)
-    result, text = MODULES[run.task].evaluate_data(run, args.data)
+    result, text = run.module.evaluate_data(run, args.data)
     print(json.dumps(result) if args.json else text)
     return 0
 

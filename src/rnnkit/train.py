@@ -126,9 +126,11 @@ class Trainer:
 
     def _wish(self) -> tuple[bool, bool, bool]:
         """(a signal came, the time budget is spent, --patience validations brought nothing better), here."""
-        patience = self.config.patience
         return (self.stop_signal is not None, self.deadline is not None and time.monotonic() >= self.deadline,
-                patience is not None and self.stale >= patience)
+                self._patience_spent())
+
+    def _patience_spent(self) -> bool:
+        return self.config.patience is not None and self.stale >= self.config.patience
 
     def _stop(self) -> tuple[bool, bool]:
         """``_wish()``; on several ranks, any rank's as agreed in the last step's Allreduce (so that all stop
@@ -178,9 +180,9 @@ class Trainer:
         self.best_step, self.stale = (self.step, 0) if improved else (self.best_step, self.stale + 1)
         log.write(json.dumps({"step": self.step, **{f"valid_{k}": v for k, v in metrics.items()}}) + "\n")
         self.board.scalars("valid", metrics, self.step)
-        patience = self.config.patience
-        if patience is not None and self.stale >= patience:
-            why = (f"stopping early: {self.stale} validations without a lower loss (--patience {patience}); "
+        why = None
+        if self._patience_spent():
+            why = (f"stopping early: {self.stale} validations without a lower loss (--patience {self.config.patience}); "
                    f"the best, {self.best:.4f} at step {self.best_step}, is kept in best.safetensors")
             log.write(json.dumps({"step": self.step, "stopped": "patience", "why": why}) + "\n")
         log.flush()
@@ -190,7 +192,7 @@ class Trainer:
         self.save("last", carry)
         self.log(f"step {self.step}{'' if self.total is None else f'/{self.total}'}: validation "
                  f"{self.task.describe_validation(metrics)}, best {self.best:.4f}")
-        if patience is not None and self.stale >= patience:
+        if why:
             self.log(why)
 
     def _on_signal(self, signum, frame) -> None:
